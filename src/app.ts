@@ -1,0 +1,100 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./context";
+import { authenticate } from "./domain/accounts";
+import { AppError, handleError } from "./errors";
+import { uuidv7 } from "./ids";
+import { accountRoutes } from "./routes/account";
+import { companyRoutes } from "./routes/companies";
+import { creditRoutes } from "./routes/credits";
+import { leadRoutes } from "./routes/leads";
+import { listRoutes } from "./routes/lists";
+import { rowRoutes } from "./routes/rows";
+import type { ServicesFactory } from "./services";
+
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export function createApp(buildServices: ServicesFactory) {
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const given = c.req.header("x-request-id");
+    const requestId = given && SANE_REQUEST_ID.test(given) ? given : `req_${uuidv7().replace(/-/g, "")}`;
+    c.set("requestId", requestId);
+    c.header("X-Request-Id", requestId);
+    await next();
+    c.header("X-Request-Id", requestId);
+  });
+
+  app.use("/api/*", async (c, next) => {
+    let executionCtx: { waitUntil(p: Promise<unknown>): void } | undefined;
+    try {
+      executionCtx = c.executionCtx;
+    } catch {
+      executionCtx = undefined; // Node has no execution context
+    }
+    const { services, release } = await buildServices(c.req.raw, executionCtx);
+    c.set("services", services);
+    try {
+      await next();
+    } finally {
+      if (release) {
+        const done = release();
+        if (executionCtx) executionCtx.waitUntil(done);
+        else await done;
+      }
+    }
+  });
+
+  app.use("/api/*", async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const principal = match ? await authenticate(c.var.services.db, match[1]!) : null;
+    if (!principal) {
+      throw new AppError("UNAUTHORIZED", "Missing or invalid API key", { headers: { "WWW-Authenticate": "Bearer" } });
+    }
+    c.set("principal", principal);
+    await next();
+  });
+
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.route("/api", accountRoutes);
+  app.route("/api", creditRoutes);
+  app.route("/api", leadRoutes);
+  app.route("/api", listRoutes);
+  app.route("/api", rowRoutes);
+  app.route("/api", companyRoutes);
+
+  app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.notFound((c) => handleError(new AppError("NOT_FOUND", "Route not found"), c));
+
+  app.onError((err, c) => {
+    if (err instanceof HTTPException && !(err instanceof AppError)) {
+      // Hono's own 4xx (e.g. malformed JSON in the body) in our envelope.
+      const wrapped =
+        err.status === 400
+          ? AppError.validation([{ path: "", message: err.message || "Malformed request body" }])
+          : new AppError(err.status === 413 ? "PAYLOAD_TOO_LARGE" : "VALIDATION_ERROR", err.message, { status: err.status as 400 });
+      return handleError(wrapped, c);
+    }
+    return handleError(err, c);
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

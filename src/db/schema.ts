@@ -1,0 +1,427 @@
+import { sql } from "drizzle-orm";
+import {
+  type AnyPgColumn,
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+// Ids are UUIDv7 so they sort by creation time; the SQL function comes from the first migration,
+// which lets set-based INSERT … SELECT statements mint ids without a round trip per row.
+const id = () => uuid("id").primaryKey().default(sql`uuid_generate_v7()`);
+const createdAt = () => timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow();
+
+export const workspaces = pgTable(
+  "workspaces",
+  {
+    id: id(),
+    name: text("name").notNull(),
+    plan: text("plan").notNull().default("free"),
+    // Cached sum of the ledger; every change to it happens in the same statement as its ledger row.
+    creditBalance: bigint("credit_balance", { mode: "number" }).notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [check("workspaces_credit_balance_non_negative", sql`${t.creditBalance} >= 0`)],
+);
+
+export const accounts = pgTable(
+  "accounts",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    email: text("email").notNull(),
+    fullName: text("full_name"),
+    firstName: text("first_name"),
+    lastName: text("last_name"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("accounts_email_key").on(sql`lower(${t.email})`), index("accounts_workspace_idx").on(t.workspaceId)],
+);
+
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: id(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id, { onDelete: "cascade" }),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    // SHA-256 of the whole key, hex; the plain key is never stored.
+    keyHash: text("key_hash").notNull(),
+    // The first characters of the key, to tell keys apart in listings without revealing them.
+    keyPrefix: text("key_prefix").notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    uniqueIndex("api_keys_key_hash_key").on(t.keyHash),
+    // One active key per account.
+    uniqueIndex("api_keys_one_active_per_account").on(t.accountId).where(sql`${t.revokedAt} is null`),
+  ],
+);
+
+export const creditLedger = pgTable(
+  "credit_ledger",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: ["charge", "refund", "grant"] }).notNull(),
+    action: text("action").notNull(),
+    units: integer("units").notNull(),
+    delta: bigint("delta", { mode: "number" }).notNull(),
+    balanceAfter: bigint("balance_after", { mode: "number" }).notNull(),
+    referenceType: text("reference_type"),
+    referenceId: uuid("reference_id"),
+    // Makes a movement happen at most once (a retried task charging the same row, a repeated refund).
+    dedupeKey: text("dedupe_key"),
+    note: text("note"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("credit_ledger_workspace_idx").on(t.workspaceId, t.id),
+    uniqueIndex("credit_ledger_dedupe_key").on(t.workspaceId, t.dedupeKey).where(sql`${t.dedupeKey} is not null`),
+    check("credit_ledger_balance_after_non_negative", sql`${t.balanceAfter} >= 0`),
+  ],
+);
+
+export const leads = pgTable(
+  "leads",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    type: text("type", { enum: ["person", "company"] }).notNull(),
+    fullName: text("full_name"),
+    firstName: text("first_name"),
+    lastName: text("last_name"),
+    title: text("title"),
+    companyName: text("company_name"),
+    companyDomain: text("company_domain"),
+    companyLeadId: uuid("company_lead_id").references((): AnyPgColumn => leads.id, { onDelete: "set null" }),
+    location: jsonb("location").$type<LeadLocation>().notNull().default({}),
+    socials: jsonb("socials").$type<{ url: string }[]>().notNull().default([]),
+    contacts: jsonb("contacts").$type<{ value: string }[]>().notNull().default([]),
+    domain: text("domain"),
+    industry: text("industry"),
+    size: text("size"),
+    attributes: jsonb("attributes").$type<Record<string, unknown>>().notNull().default({}),
+    raw: jsonb("raw").$type<Record<string, unknown>>().notNull().default({}),
+    // Normalised stable identifiers, the dedupe keys.
+    linkedinKey: text("linkedin_key"),
+    emailKey: text("email_key"),
+    domainKey: text("domain_key"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("leads_workspace_idx").on(t.workspaceId, t.id),
+    uniqueIndex("leads_linkedin_key").on(t.workspaceId, t.linkedinKey).where(sql`${t.linkedinKey} is not null`),
+    uniqueIndex("leads_email_key").on(t.workspaceId, t.emailKey).where(sql`${t.emailKey} is not null`),
+    uniqueIndex("leads_domain_key").on(t.workspaceId, t.domainKey).where(sql`${t.domainKey} is not null`),
+  ],
+);
+
+export type LeadLocation = { city?: string | null; state?: string | null; country?: string | null; raw?: string | null };
+
+export const lists = pgTable(
+  "lists",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    description: text("description"),
+    leadType: text("lead_type", { enum: ["person", "company", "mixed"] }).notNull().default("person"),
+    enrichmentStatus: text("enrichment_status").notNull().default("idle"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("lists_workspace_idx").on(t.workspaceId, t.createdAt)],
+);
+
+export const companyRows = pgTable(
+  "list_company_rows",
+  {
+    id: id(),
+    listId: uuid("list_id")
+      .notNull()
+      .references(() => lists.id, { onDelete: "cascade" }),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    leadId: uuid("lead_id")
+      .notNull()
+      .references(() => leads.id, { onDelete: "cascade" }),
+    position: bigint("position", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
+    name: text("name").notNull(),
+    domain: text("domain"),
+    linkedinUrl: text("linkedin_url"),
+    industry: text("industry"),
+    employeeCount: integer("employee_count"),
+    location: text("location"),
+    website: text("website"),
+    description: text("description"),
+    attributes: jsonb("attributes").$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("list_company_rows_list_idx").on(t.listId, t.position),
+    uniqueIndex("list_company_rows_domain_key").on(t.listId, t.domain).where(sql`${t.domain} is not null`),
+    uniqueIndex("list_company_rows_lead_key").on(t.listId, t.leadId),
+  ],
+);
+
+export const personRows = pgTable(
+  "list_rows",
+  {
+    id: id(),
+    listId: uuid("list_id")
+      .notNull()
+      .references(() => lists.id, { onDelete: "cascade" }),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    leadId: uuid("lead_id")
+      .notNull()
+      .references(() => leads.id, { onDelete: "cascade" }),
+    companyRowId: uuid("company_row_id").references(() => companyRows.id, { onDelete: "set null" }),
+    position: bigint("position", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
+    firstName: text("first_name"),
+    lastName: text("last_name"),
+    fullName: text("full_name"),
+    company: text("company"),
+    role: text("role"),
+    headline: text("headline"),
+    linkedinUrl: text("linkedin_url"),
+    location: text("location"),
+    domain: text("domain"),
+    email: text("email"),
+    phone: text("phone"),
+    seniority: text("seniority"),
+    departments: text("departments"),
+    functions: text("functions"),
+    experience: text("experience"),
+    // Normalised dedupe keys inside the list.
+    linkedinKey: text("linkedin_key"),
+    nameKey: text("name_key"),
+    companyKey: text("company_key"),
+    locationKey: text("location_key"),
+    attributes: jsonb("attributes").$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("list_rows_list_idx").on(t.listId, t.position),
+    uniqueIndex("list_rows_linkedin_key").on(t.listId, t.linkedinKey).where(sql`${t.linkedinKey} is not null`),
+    index("list_rows_name_idx").on(t.listId, t.nameKey),
+    index("list_rows_lead_idx").on(t.leadId),
+    index("list_rows_company_row_idx").on(t.companyRowId),
+  ],
+);
+
+export type ColumnSchema = {
+  type: "text" | "number" | "boolean" | "url" | "enum" | "multiselect" | "list" | "date" | "email" | "phone";
+  format?: string;
+  currency?: string;
+  scale?: string;
+  textFormat?: string;
+  options?: string[];
+  itemType?: string;
+  maxItems?: number;
+  linkType?: string;
+};
+
+export const columns = pgTable(
+  "list_columns",
+  {
+    id: id(),
+    listId: uuid("list_id")
+      .notNull()
+      .references(() => lists.id, { onDelete: "cascade" }),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    prompt: text("prompt"),
+    responseType: text("response_type").notNull().default("auto"),
+    source: text("source", { enum: ["profile", "web", "reasoning"] }).notNull().default("profile"),
+    subject: text("subject", { enum: ["person", "company"] }).notNull().default("person"),
+    isDynamic: boolean("is_dynamic").notNull().default(false),
+    isFilter: boolean("is_filter").notNull().default(false),
+    isPreview: boolean("is_preview").notNull().default(false),
+    position: integer("position").notNull(),
+    schema: jsonb("schema").$type<ColumnSchema>(),
+    enrichmentType: text("enrichment_type"),
+    config: jsonb("config").$type<Record<string, unknown>>().notNull().default({}),
+    category: text("category").notNull().default("custom"),
+    builtInKey: text("built_in_key"),
+    triggerRunIds: text("trigger_run_ids").array().notNull().default(sql`'{}'::text[]`),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("list_columns_list_idx").on(t.listId, t.subject, t.position),
+    uniqueIndex("list_columns_built_in_key").on(t.listId, t.builtInKey).where(sql`${t.builtInKey} is not null`),
+    // At most one hiring_status column per list, also under concurrent creation.
+    uniqueIndex("list_columns_one_hiring_status")
+      .on(t.listId)
+      .where(sql`${t.enrichmentType} = 'hiring_status'`),
+  ],
+);
+
+export const cellStatuses = ["pending", "processing", "completed", "complete", "failed"] as const;
+export type CellStatus = (typeof cellStatuses)[number];
+
+export const personCells = pgTable(
+  "list_cells",
+  {
+    id: id(),
+    listId: uuid("list_id")
+      .notNull()
+      .references(() => lists.id, { onDelete: "cascade" }),
+    columnId: uuid("column_id")
+      .notNull()
+      .references(() => columns.id, { onDelete: "cascade" }),
+    rowId: uuid("row_id")
+      .notNull()
+      .references(() => personRows.id, { onDelete: "cascade" }),
+    value: jsonb("value"),
+    status: text("status", { enum: cellStatuses }).notNull().default("pending"),
+    reasoning: text("reasoning"),
+    error: text("error"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("list_cells_column_row_key").on(t.columnId, t.rowId),
+    index("list_cells_row_idx").on(t.rowId),
+    index("list_cells_list_idx").on(t.listId),
+  ],
+);
+
+export const companyCells = pgTable(
+  "list_company_cells",
+  {
+    id: id(),
+    listId: uuid("list_id")
+      .notNull()
+      .references(() => lists.id, { onDelete: "cascade" }),
+    columnId: uuid("column_id")
+      .notNull()
+      .references(() => columns.id, { onDelete: "cascade" }),
+    companyRowId: uuid("company_row_id")
+      .notNull()
+      .references(() => companyRows.id, { onDelete: "cascade" }),
+    value: jsonb("value"),
+    status: text("status", { enum: cellStatuses }).notNull().default("pending"),
+    reasoning: text("reasoning"),
+    error: text("error"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("list_company_cells_column_row_key").on(t.columnId, t.companyRowId),
+    index("list_company_cells_row_idx").on(t.companyRowId),
+    index("list_company_cells_list_idx").on(t.listId),
+  ],
+);
+
+export const runStatuses = ["pending", "running", "completed", "failed", "cancelled"] as const;
+export const itemStatuses = ["pending", "running", "completed", "skipped", "failed"] as const;
+
+export const enrichmentRuns = pgTable(
+  "enrichment_runs",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    enrichmentSlug: text("enrichment_slug").notNull(),
+    enrichmentVersion: integer("enrichment_version").notNull(),
+    mode: text("mode", { enum: ["persisted", "preview"] }).notNull().default("persisted"),
+    status: text("status", { enum: runStatuses }).notNull().default("pending"),
+    scopeType: text("scope_type").notNull(),
+    listId: uuid("list_id").references(() => lists.id, { onDelete: "set null" }),
+    requested: integer("requested").notNull(),
+    resolvedCount: integer("resolved_count").notNull(),
+    input: jsonb("input").$type<Record<string, unknown>>().notNull().default({}),
+    outputTarget: text("output_target", { enum: ["lead", "membership"] }).notNull().default("lead"),
+    attributeKey: text("attribute_key").notNull(),
+    writePolicy: text("write_policy", { enum: ["overwrite", "skip_existing"] }).notNull().default("overwrite"),
+    creditAction: text("credit_action").notNull(),
+    costPreview: integer("cost_preview").notNull(),
+    costActual: integer("cost_actual").notNull().default(0),
+    triggerRunId: text("trigger_run_id"),
+    error: text("error"),
+    idempotencyKey: text("idempotency_key"),
+    // Hash of the request body, so the same key with another body is told apart (409).
+    requestHash: text("request_hash"),
+    startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
+    completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
+    cancelledAt: timestamp("cancelled_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("enrichment_runs_workspace_idx").on(t.workspaceId, t.id),
+    uniqueIndex("enrichment_runs_idempotency_key")
+      .on(t.workspaceId, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
+  ],
+);
+
+export const enrichmentRunItems = pgTable(
+  "enrichment_run_items",
+  {
+    id: id(),
+    runId: uuid("run_id")
+      .notNull()
+      .references(() => enrichmentRuns.id, { onDelete: "cascade" }),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    leadId: uuid("lead_id")
+      .notNull()
+      .references(() => leads.id, { onDelete: "cascade" }),
+    listId: uuid("list_id").references(() => lists.id, { onDelete: "set null" }),
+    membershipId: uuid("membership_id"),
+    status: text("status", { enum: itemStatuses }).notNull().default("pending"),
+    result: jsonb("result"),
+    skippedReason: text("skipped_reason"),
+    errorMessage: text("error_message"),
+    errorDetails: jsonb("error_details"),
+    attempts: integer("attempts").notNull().default(0),
+    provider: text("provider"),
+    providerSubmissionId: text("provider_submission_id"),
+    startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
+    completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("enrichment_run_items_run_lead_key").on(t.runId, t.leadId),
+    index("enrichment_run_items_run_status_idx").on(t.runId, t.status, t.id),
+  ],
+);

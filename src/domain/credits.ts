@@ -1,0 +1,176 @@
+import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { rowsOf, type Queryable } from "../db/client";
+import { creditLedger, workspaces } from "../db/schema";
+import { AppError } from "../errors";
+import type { Prices } from "./prices";
+
+export type LedgerKind = "charge" | "refund" | "grant";
+
+export type LedgerEntry = {
+  id: string;
+  kind: LedgerKind;
+  action: string;
+  units: number;
+  delta: number;
+  balanceAfter: number;
+  reference: { type: string; id: string } | null;
+  note: string | null;
+  createdAt: string;
+};
+
+export type Movement = {
+  workspaceId: string;
+  action: string;
+  units: number;
+  /** Credits moved; always positive here, the sign comes from the kind. */
+  amount: number;
+  reference?: { type: string; id: string };
+  /** A movement with a dedupe key happens at most once per workspace. */
+  dedupeKey?: string;
+  note?: string;
+};
+
+export type MovementResult =
+  | { status: "applied"; entry: LedgerEntry; balance: number }
+  | { status: "duplicate"; balance: number }
+  | { status: "insufficient"; balance: number; required: number };
+
+type LedgerRow = {
+  id: string;
+  kind: LedgerKind;
+  action: string;
+  units: number;
+  delta: string | number;
+  balance_after: string | number;
+  reference_type: string | null;
+  reference_id: string | null;
+  note: string | null;
+  created_at: string | Date;
+};
+
+function toEntry(row: LedgerRow): LedgerEntry {
+  return {
+    id: row.id,
+    kind: row.kind,
+    action: row.action,
+    units: row.units,
+    delta: Number(row.delta),
+    balanceAfter: Number(row.balance_after),
+    reference: row.reference_type && row.reference_id ? { type: row.reference_type, id: row.reference_id } : null,
+    note: row.note,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+/**
+ * Moves credits and writes the ledger row in one statement, so the balance and the ledger can never
+ * disagree. A charge only applies while the balance covers it (the row lock on the workspace
+ * serialises concurrent charges, and the condition is re-checked on the locked row), so the balance
+ * never goes below zero. The balance reported on failure is the one the statement saw.
+ */
+async function move(db: Queryable, kind: LedgerKind, m: Movement): Promise<MovementResult> {
+  if (!Number.isInteger(m.amount) || m.amount < 0) throw new Error(`credit amount must be a non-negative integer, got ${m.amount}`);
+  const delta = kind === "charge" ? -m.amount : m.amount;
+  const guard = kind === "charge" ? sql`and credit_balance >= ${m.amount}` : sql``;
+  const dedupeGuard = m.dedupeKey
+    ? sql`and not exists (select 1 from credit_ledger where workspace_id = ${m.workspaceId} and dedupe_key = ${m.dedupeKey})`
+    : sql``;
+  try {
+    const result = await db.execute(sql`
+      with moved as (
+        update workspaces set credit_balance = credit_balance + ${delta}, updated_at = now()
+        where id = ${m.workspaceId} ${guard} ${dedupeGuard}
+        returning credit_balance
+      ), entry as (
+        insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
+        select ${m.workspaceId}, ${kind}, ${m.action}, ${m.units}, ${delta}, moved.credit_balance,
+               ${m.reference?.type ?? null}, ${m.reference?.id ?? null}, ${m.dedupeKey ?? null}, ${m.note ?? null}
+        from moved
+        returning *
+      )
+      select (select row_to_json(entry) from entry) as entry,
+             (select credit_balance from workspaces where id = ${m.workspaceId}) as balance,
+             ${m.dedupeKey ? sql`exists (select 1 from credit_ledger where workspace_id = ${m.workspaceId} and dedupe_key = ${m.dedupeKey})` : sql`false`} as duplicate
+    `);
+    const [row] = rowsOf<{ entry: LedgerRow | null; balance: string | number | null; duplicate: boolean }>(result);
+    if (!row || row.balance === null) throw AppError.notFound("Workspace");
+    if (row.entry) {
+      const entry = toEntry(row.entry);
+      return { status: "applied", entry, balance: entry.balanceAfter };
+    }
+    if (row.duplicate) return { status: "duplicate", balance: Number(row.balance) };
+    return { status: "insufficient", balance: Number(row.balance), required: m.amount };
+  } catch (error) {
+    // Two movements with the same dedupe key raced; the unique index let exactly one through.
+    if (m.dedupeKey && isUniqueViolation(error)) {
+      return { status: "duplicate", balance: await balanceOf(db, m.workspaceId) };
+    }
+    throw error;
+  }
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === "object" && !seen.has(current)) {
+    seen.add(current);
+    if ((current as { code?: unknown }).code === "23505") return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export const chargeCredits = (db: Queryable, m: Movement) => move(db, "charge", m);
+export const refundCredits = (db: Queryable, m: Movement) => move(db, "refund", m);
+export const grantCredits = (db: Queryable, m: Movement) => move(db, "grant", m);
+
+/** Charges or throws 402 with `{ required, balance }`. */
+export async function chargeOrThrow(db: Queryable, m: Movement): Promise<MovementResult> {
+  const result = await chargeCredits(db, m);
+  if (result.status === "insufficient") throw AppError.insufficientCredits(result.required, result.balance);
+  return result;
+}
+
+export async function balanceOf(db: Queryable, workspaceId: string): Promise<number> {
+  const [row] = await db.select({ balance: workspaces.creditBalance }).from(workspaces).where(eq(workspaces.id, workspaceId));
+  if (!row) throw AppError.notFound("Workspace");
+  return row.balance;
+}
+
+/** What `count` units of `action` cost, or a 400 for an action with no price. */
+export function priceOf(prices: Prices, action: string, count: number): { costPerUnit: number; total: number } {
+  const costPerUnit = prices.costOf(action);
+  if (costPerUnit === undefined) {
+    throw AppError.validation([{ path: "action", message: `Unknown action: ${action}` }]);
+  }
+  return { costPerUnit, total: costPerUnit * count };
+}
+
+export async function ledgerPage(
+  db: Queryable,
+  workspaceId: string,
+  options: { limit: number; cursor?: string },
+): Promise<{ entries: LedgerEntry[]; nextCursor: string | null }> {
+  const rows = await db
+    .select()
+    .from(creditLedger)
+    .where(and(eq(creditLedger.workspaceId, workspaceId), options.cursor ? lt(creditLedger.id, options.cursor) : undefined))
+    .orderBy(desc(creditLedger.id))
+    .limit(options.limit + 1);
+  const page = rows.slice(0, options.limit);
+  const entries = page.map((r) =>
+    toEntry({
+      id: r.id,
+      kind: r.kind,
+      action: r.action,
+      units: r.units,
+      delta: r.delta,
+      balance_after: r.balanceAfter,
+      reference_type: r.referenceType,
+      reference_id: r.referenceId,
+      note: r.note,
+      created_at: r.createdAt,
+    }),
+  );
+  return { entries, nextCursor: rows.length > options.limit ? page[page.length - 1]!.id : null };
+}

@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { DEFAULT_CREDIT_COSTS } from "./domain/prices";
+
+// Everything the app reads from its environment, validated once where the environment is read.
+const creditCosts = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "CREDIT_COSTS must be JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().regex(/^[A-Z_]+$/), z.number().int().min(0)));
+
+export const envSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  HOST: z.string().default("127.0.0.1"),
+  DATA_DIR: z.string().default(".data"),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  // JSON object of ACTION → credits per unit; merged over the defaults.
+  CREDIT_COSTS: creditCosts.optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export function parseEnv(source: Record<string, unknown>): Env {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`Invalid environment:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}
+
+export function creditCostsFrom(env: Pick<Env, "CREDIT_COSTS">): Record<string, number> {
+  return { ...DEFAULT_CREDIT_COSTS, ...(env.CREDIT_COSTS ?? {}) };
+}

@@ -1,0 +1,101 @@
+import { eq, sql } from "drizzle-orm";
+import { afterAll, expect, inject } from "vitest";
+import { createApp } from "../../src/app";
+import { createPostgresDb, rowsOf, type Db } from "../../src/db/client";
+import { creditLedger, workspaces } from "../../src/db/schema";
+import { createAccount } from "../../src/domain/accounts";
+import { createPrices, DEFAULT_CREDIT_COSTS } from "../../src/domain/prices";
+import { createLogger, systemClock, type Services } from "../../src/services";
+
+/**
+ * One real Postgres pool per test file, the real app over it, and a fresh workspace per test.
+ * Nothing of the project is faked here.
+ */
+export function useHarness(options: { max?: number } = {}) {
+  const { db, client, close } = createPostgresDb(inject("databaseUrl"), { max: options.max ?? 8 });
+  const services: Services = {
+    db,
+    prices: createPrices(DEFAULT_CREDIT_COSTS),
+    clock: systemClock,
+    logger: createLogger("silent"),
+  };
+  const app = createApp(() => ({ services }));
+  afterAll(close);
+
+  let seq = 0;
+  async function seedWorkspace(input: { credits?: number; email?: string } = {}) {
+    seq += 1;
+    const email = input.email ?? `user-${crypto.randomUUID()}@example.test`;
+    const account = await createAccount(db, { email, fullName: `Test User${seq}`, credits: input.credits ?? 1000 });
+    return new Client(app, db, account);
+  }
+
+  return { db, client, app, services, seedWorkspace };
+}
+
+export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export type ApiResponse = { status: number; body: Json; headers: Headers };
+
+export class Client {
+  constructor(
+    readonly app: ReturnType<typeof createApp>,
+    readonly db: Db,
+    readonly account: { accountId: string; workspaceId: string; apiKey: string },
+  ) {}
+
+  get workspaceId() {
+    return this.account.workspaceId;
+  }
+  get apiKey() {
+    return this.account.apiKey;
+  }
+
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+    const init: RequestInit = {
+      method,
+      headers: { authorization: `Bearer ${this.account.apiKey}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    };
+    if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
+    const res = await this.app.request(path, init);
+    const text = await res.text();
+    let parsed: Json = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* keep the raw text: the test will show it */
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  get = (path: string, headers?: Record<string, string>) => this.request("GET", path, undefined, headers);
+  post = (path: string, body?: unknown, headers?: Record<string, string>) => this.request("POST", path, body ?? {}, headers);
+  put = (path: string, body?: unknown) => this.request("PUT", path, body ?? {});
+  patch = (path: string, body?: unknown) => this.request("PATCH", path, body ?? {});
+  delete = (path: string, body?: unknown) => this.request("DELETE", path, body);
+
+  async balance(): Promise<number> {
+    const [row] = await this.db.select({ balance: workspaces.creditBalance }).from(workspaces).where(eq(workspaces.id, this.workspaceId));
+    return row!.balance;
+  }
+
+  /** The ledger sum and the balance, read in one statement. */
+  async ledgerConsistency(): Promise<{ balance: number; ledgerSum: number; entries: number }> {
+    const [row] = rowsOf<{ balance: string; ledger_sum: string; entries: string }>(
+      await this.db.execute(sql`
+        select (select credit_balance from workspaces where id = ${this.workspaceId}) as balance,
+               (select coalesce(sum(delta), 0) from credit_ledger where workspace_id = ${this.workspaceId}) as ledger_sum,
+               (select count(*) from credit_ledger where workspace_id = ${this.workspaceId}) as entries`),
+    );
+    return { balance: Number(row!.balance), ledgerSum: Number(row!.ledger_sum), entries: Number(row!.entries) };
+  }
+
+  async ledger() {
+    return this.db.select().from(creditLedger).where(eq(creditLedger.workspaceId, this.workspaceId)).orderBy(creditLedger.id);
+  }
+}
+
+/** Shape matchers for server-made values. */
+export const UUID = expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+export const ISO_DATE = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
+export const REQUEST_ID = expect.stringMatching(/^req_[0-9a-f]{32}$/);
