@@ -6,6 +6,7 @@ import { authenticate } from "./domain/accounts";
 import { AppError, handleError } from "./errors";
 import { uuidv7 } from "./ids";
 import { accountRoutes } from "./routes/account";
+import { cellRoutes } from "./routes/cells";
 import { companyRoutes } from "./routes/companies";
 import { creditRoutes } from "./routes/credits";
 import { leadRoutes } from "./routes/leads";
@@ -76,6 +77,7 @@ export function createApp(buildServices: ServicesFactory) {
   app.route("/api", listRoutes);
   app.route("/api", rowRoutes);
   app.route("/api", companyRoutes);
+  app.route("/api", cellRoutes);
 
   app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));
   app.get("/healthz", (c) => c.json({ ok: true }));

@@ -1,7 +1,8 @@
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { columns, companyRows, leads, lists, personCells, personRows } from "../src/db/schema";
-import { BUILT_IN_PERSON_COLUMNS, syncBuiltInCells } from "../src/domain/built-in-columns";
+import { BUILT_IN_PERSON_COLUMNS } from "../src/domain/built-in-columns";
+import { addCompanies, addPeople } from "./helpers/fixtures";
 import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client } from "./helpers/harness";
 
 const h = useHarness();
@@ -24,22 +25,9 @@ function listBody(overrides: Record<string, unknown> = {}) {
   };
 }
 
-/** Members written straight to the tables: this file tests the list routes, not the row routes. */
 async function addMembers(client: Client, listId: string, people: string[], companies: string[] = []) {
-  const rowIds: string[] = [];
-  for (const name of people) {
-    const [lead] = await h.db.insert(leads).values({ workspaceId: client.workspaceId, type: "person", fullName: name }).returning();
-    const [row] = await h.db
-      .insert(personRows)
-      .values({ listId, workspaceId: client.workspaceId, leadId: lead!.id, fullName: name, firstName: name.split(" ")[0], role: "Engineer" })
-      .returning();
-    rowIds.push(row!.id);
-  }
-  await syncBuiltInCells(h.db, listId, rowIds);
-  for (const name of companies) {
-    const [lead] = await h.db.insert(leads).values({ workspaceId: client.workspaceId, type: "company", companyName: name }).returning();
-    await h.db.insert(companyRows).values({ listId, workspaceId: client.workspaceId, leadId: lead!.id, name, domain: `${name.toLowerCase()}.com` });
-  }
+  const rowIds = await addPeople(h.db, client.workspaceId, listId, people);
+  await addCompanies(h.db, client.workspaceId, listId, companies);
   return rowIds;
 }
 

@@ -1,0 +1,104 @@
+import { sql } from "drizzle-orm";
+import { rowsOf, type Queryable } from "../db/client";
+import { AppError } from "../errors";
+
+export type SnakeCell = {
+  id: string;
+  list_id: string;
+  column_id: string;
+  row_id: string;
+  value: unknown;
+  status: string;
+  reasoning: string | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
+/**
+ * The manual person-cell write (seed 001) in one statement: ownership of the list, the row and the
+ * column, the value's fit to the column's schema.type, and the upsert. Checks answer in the
+ * documented order: list, row, column, then the value.
+ */
+export async function writePersonCell(
+  db: Queryable,
+  input: { workspaceId: string; listId: string; rowId: string; columnId: string; value: unknown },
+): Promise<SnakeCell> {
+  const value = JSON.stringify(input.value ?? null);
+  const [outcome] = rowsOf<{ list_found: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null }>(
+    await db.execute(sql`
+      with list as (
+        select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
+      ), target_row as (
+        select r.id from list_rows r join list on list.id = r.list_id where r.id = ${input.rowId}
+      ), target_column as (
+        select c.id, c.schema, cell_value_fits(c.schema, ${value}::jsonb) as fits
+        from list_columns c join list on list.id = c.list_id
+        where c.id = ${input.columnId} and c.subject = 'person'
+      ), written as (
+        insert into list_cells (list_id, column_id, row_id, value, status, reasoning, error)
+        select ${input.listId}, target_column.id, target_row.id, ${value}::jsonb, 'completed', null, null
+        from target_row, target_column
+        where target_column.fits
+        on conflict (column_id, row_id) do update
+          set value = excluded.value, status = 'completed', reasoning = null, error = null, updated_at = now()
+        returning *
+      )
+      select exists (select 1 from list) as list_found,
+             exists (select 1 from target_row) as row_found,
+             exists (select 1 from target_column) as column_found,
+             coalesce((select fits from target_column), false) as fits,
+             (select schema ->> 'type' from target_column) as column_type,
+             (select json_build_object('id', id, 'list_id', list_id, 'column_id', column_id, 'row_id', row_id,
+                                       'value', value, 'status', status, 'reasoning', reasoning, 'error', error,
+                                       'created_at', created_at, 'updated_at', updated_at) from written) as cell
+    `),
+  );
+  if (!outcome?.list_found) throw AppError.notFound("List");
+  if (!outcome.row_found) throw AppError.notFound("Row");
+  if (!outcome.column_found) throw AppError.notFound("Column");
+  if (!outcome.fits || !outcome.cell) {
+    throw new AppError("VALUE_TYPE_MISMATCH", `Value does not fit the column's type (${outcome.column_type ?? "unknown"})`, {
+      extra: { expectedType: outcome.column_type },
+    });
+  }
+  return { ...outcome.cell, created_at: iso(outcome.cell.created_at), updated_at: iso(outcome.cell.updated_at) };
+}
+
+const iso = (value: string) => new Date(value).toISOString();
+
+/**
+ * The manual company-cell write (seed 002) in one statement. The value is stored as given; an empty
+ * string or no value is NULL; reasoning and error stay as they were. Beyond the documented product,
+ * the column must be a company-subject column of this list, so no dangling cells can be made.
+ */
+export async function writeCompanyCell(
+  db: Queryable,
+  input: { workspaceId: string; listId: string; companyRowId: string; columnId: string; value: unknown },
+): Promise<void> {
+  const stored = input.value === undefined || input.value === null || input.value === "" ? null : JSON.stringify(input.value);
+  const [outcome] = rowsOf<{ list_found: boolean; company_found: boolean; column_found: boolean }>(
+    await db.execute(sql`
+      with list as (
+        select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
+      ), company as (
+        select r.id from list_company_rows r join list on list.id = r.list_id where r.id = ${input.companyRowId}
+      ), target_column as (
+        select c.id from list_columns c join list on list.id = c.list_id where c.id = ${input.columnId} and c.subject = 'company'
+      ), written as (
+        insert into list_company_cells (list_id, column_id, company_row_id, value, status)
+        select ${input.listId}, target_column.id, company.id, ${stored}::jsonb, 'complete'
+        from company, target_column
+        on conflict (column_id, company_row_id) do update
+          set value = excluded.value, status = 'complete', updated_at = now()
+        returning id
+      )
+      select exists (select 1 from list) as list_found,
+             exists (select 1 from company) as company_found,
+             exists (select 1 from written) as column_found
+    `),
+  );
+  if (!outcome?.list_found) throw AppError.notFound("List");
+  if (!outcome.company_found) throw AppError.notFound("Company");
+  if (!outcome.column_found) throw AppError.notFound("Column");
+}

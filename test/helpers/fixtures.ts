@@ -1,0 +1,53 @@
+import { columns, companyRows, leads, personRows, type ColumnSchema } from "../../src/db/schema";
+import { syncBuiltInCells } from "../../src/domain/built-in-columns";
+import type { Db } from "../../src/db/client";
+
+// Members and columns written straight to the tables, for tests of routes other than the row routes.
+
+export async function addPeople(db: Db, workspaceId: string, listId: string, names: string[]): Promise<string[]> {
+  const rowIds: string[] = [];
+  for (const name of names) {
+    const [lead] = await db.insert(leads).values({ workspaceId, type: "person", fullName: name }).returning();
+    const [row] = await db
+      .insert(personRows)
+      .values({ listId, workspaceId, leadId: lead!.id, fullName: name, firstName: name.split(" ")[0], role: "Engineer" })
+      .returning();
+    rowIds.push(row!.id);
+  }
+  await syncBuiltInCells(db, listId, rowIds);
+  return rowIds;
+}
+
+export async function addCompanies(db: Db, workspaceId: string, listId: string, names: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const name of names) {
+    const [lead] = await db.insert(leads).values({ workspaceId, type: "company", companyName: name }).returning();
+    const [row] = await db
+      .insert(companyRows)
+      .values({ listId, workspaceId, leadId: lead!.id, name, domain: `${name.toLowerCase()}.com` })
+      .returning();
+    ids.push(row!.id);
+  }
+  return ids;
+}
+
+export async function addColumn(
+  db: Db,
+  workspaceId: string,
+  listId: string,
+  input: { name?: string; subject?: "person" | "company"; schema?: ColumnSchema | null; isPreview?: boolean; position?: number },
+): Promise<string> {
+  const [column] = await db
+    .insert(columns)
+    .values({
+      listId,
+      workspaceId,
+      name: input.name ?? "Notes",
+      subject: input.subject ?? "person",
+      schema: input.schema === undefined ? { type: "text" } : input.schema,
+      isPreview: input.isPreview ?? false,
+      position: input.position ?? 100,
+    })
+    .returning();
+  return column!.id;
+}
