@@ -16,6 +16,8 @@ const creditCosts = z
 
 export const envSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
+  // Connections of the Node server's pool (ignored by the embedded database and by Workers).
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(20),
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   HOST: z.string().default("127.0.0.1"),
   DATA_DIR: z.string().default(".data"),

@@ -7,9 +7,9 @@ import { migrateDatabase } from "./migrate";
 export type OpenDatabase = { db: Db; driver: "postgres" | "pglite"; where: string; close: () => Promise<void> };
 
 /** Node-side: the database the environment names, or the embedded PGlite one; migrated. */
-export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">, options: { max?: number } = {}): Promise<OpenDatabase> {
+export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR" | "DATABASE_POOL_MAX">, options: { max?: number } = {}): Promise<OpenDatabase> {
   if (env.DATABASE_URL) {
-    const { db, close } = createPostgresDb(env.DATABASE_URL, { max: options.max ?? 10 });
+    const { db, close } = createPostgresDb(env.DATABASE_URL, { max: options.max ?? env.DATABASE_POOL_MAX });
     await migrateDatabase(db, "postgres");
     return { db, driver: "postgres", where: redact(env.DATABASE_URL), close };
   }

@@ -1,0 +1,116 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import http from "node:http";
+import postgres from "postgres";
+import { createPostgresDb, type Db } from "../src/db/client";
+import { migrateDatabase } from "../src/db/migrate";
+
+// Shared plumbing for the benchmarks: a scratch database, the real Node server in its own process,
+// a keep-alive HTTP load loop, and latency percentiles.
+
+const SERVER_URL = process.env.DATABASE_URL ?? "postgres://postgres:postgres@127.0.0.1:5432/test";
+
+export async function scratchDatabase(name: string): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
+  const admin = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists "${name}" with (force)`);
+  await admin.unsafe(`create database "${name}"`);
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  const { db, close } = createPostgresDb(url.toString(), { max: 16 });
+  await migrateDatabase(db, "postgres");
+  return {
+    url: url.toString(),
+    db,
+    drop: async () => {
+      await close();
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+/** Starts `npm start`'s entry in a child process; resolves with its URL and the demo key it prints. */
+export async function startNodeServer(databaseUrl: string): Promise<{ url: string; apiKey: string; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/node.ts"], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: "0", LOG_LEVEL: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  const ready = new Promise<{ url: string; apiKey: string }>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
+      const apiKey = /(pk_live_[A-Za-z0-9_-]+)/.exec(output)?.[1];
+      if (url && apiKey) resolve({ url, apiKey });
+    });
+    child.once("exit", (code) => reject(new Error(`server exited (${code}) before it was ready:\n${output}`)));
+  });
+  const { url, apiKey } = await ready;
+  return {
+    url,
+    apiKey,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
+export type LoadResult = { requests: number; seconds: number; perSecond: number; p50: number; p99: number; errors: number };
+
+/** Runs `operation` from `concurrency` loops for `seconds`, after a warm-up; latencies in ms. */
+export async function runLoad(concurrency: number, seconds: number, operation: () => Promise<boolean>, warmupSeconds = 1): Promise<LoadResult> {
+  const loop = async (until: number, latencies: number[] | null, counters: { errors: number }) => {
+    while (performance.now() < until) {
+      const started = performance.now();
+      const ok = await operation();
+      if (latencies) latencies.push(performance.now() - started);
+      if (!ok) counters.errors += 1;
+    }
+  };
+  const warmupUntil = performance.now() + warmupSeconds * 1000;
+  await Promise.all(Array.from({ length: concurrency }, () => loop(warmupUntil, null, { errors: 0 })));
+  const latencies: number[] = [];
+  const counters = { errors: 0 };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => loop(started + seconds * 1000, latencies, counters)));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { requests: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), errors: counters.errors };
+}
+
+/** A keep-alive JSON client with a fixed number of sockets. */
+export function httpClient(baseUrl: string, sockets: number, headers: Record<string, string>) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  const base = new URL(baseUrl);
+  return {
+    request(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            agent,
+            host: base.hostname,
+            port: base.port,
+            method,
+            path,
+            headers: { ...headers, ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}) },
+          },
+          (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk) => (text += chunk));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on("error", reject);
+        if (payload) req.write(payload);
+        req.end();
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export const fmt = (n: number, digits = 1) => n.toFixed(digits);
