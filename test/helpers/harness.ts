@@ -37,9 +37,12 @@ export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-an
 
 export type ApiResponse = { status: number; body: Json; headers: Headers };
 
+/** What a Client drives: the in-process app, or the Worker in workerd. */
+export type RequestTarget = { request(path: string, init?: RequestInit): Response | Promise<Response> };
+
 export class Client {
   constructor(
-    readonly app: ReturnType<typeof createApp>,
+    readonly app: RequestTarget,
     readonly db: Db,
     readonly account: { accountId: string; workspaceId: string; apiKey: string },
   ) {}

@@ -1,0 +1,98 @@
+import { asc, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { columns, lists } from "../src/db/schema";
+import { BUILT_IN_PERSON_COLUMNS } from "../src/domain/built-in-columns";
+import { Client, ISO_DATE, REQUEST_ID, UUID, useHarness, type RequestTarget } from "./helpers/harness";
+import { startTestWorker, workerAsApp, type TestWorker } from "./helpers/worker";
+
+// src/worker.ts bundled by wrangler and run by workerd, talking to the test database through the
+// local Hyperdrive binding; the harness's own pool only seeds and checks the database.
+const h = useHarness({ max: 2 });
+
+let worker: TestWorker | undefined;
+let app: RequestTarget;
+
+beforeAll(async () => {
+  worker = await startTestWorker(inject("databaseUrl"));
+  app = await workerAsApp(worker);
+}, 60_000);
+
+afterAll(async () => {
+  await worker?.dispose();
+});
+
+/** A fresh account made with createAccount on the test database, whose requests go to the Worker. */
+async function seedWorkerClient(credits: number) {
+  const seeded = await h.seedWorkspace({ credits, email: `Grace.${crypto.randomUUID()}@example.test` });
+  return new Client(app, h.db, seeded.account);
+}
+
+describe("the Worker in workerd", () => {
+  it("answers 401 in the error envelope without a key", async () => {
+    const res = await app.request("/api/account");
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe("Bearer");
+    const body = (await res.json()) as { requestId: string };
+    expect(body).toEqual({ error: "Missing or invalid API key", code: "UNAUTHORIZED", requestId: REQUEST_ID });
+    expect(res.headers.get("x-request-id")).toBe(body.requestId);
+  });
+
+  it("GET /api/account reads the caller's account through Hyperdrive", async () => {
+    const client = await seedWorkerClient(250);
+    const res = await client.get("/api/account");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      account: { id: client.account.accountId, email: expect.stringMatching(/^Grace\./), fullName: expect.stringMatching(/^Test User\d+$/) },
+      profile: { firstName: "Test", lastName: expect.stringMatching(/^User\d+$/) },
+      workspace: { id: client.workspaceId, name: expect.stringMatching(/^Test User\d+'s workspace$/), plan: "free" },
+      credits: { balance: 250 },
+    });
+  });
+
+  it("POST /api/credits/preview prices an action from the balance it reads", async () => {
+    const client = await seedWorkerClient(20);
+    const res = await client.post("/api/credits/preview", { action: "EMAIL_LOOKUP", count: 4 });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ action: "EMAIL_LOOKUP", count: 4, costPerUnit: 2, totalCredits: 8, sufficient: true, balance: 20 });
+    expect(await client.ledgerConsistency()).toEqual({ balance: 20, ledgerSum: 20, entries: 1 });
+  });
+
+  it("POST /api/lists writes a list and its built-in columns in one transaction through Hyperdrive", async () => {
+    const client = await seedWorkerClient(10);
+    const res = await client.post("/api/lists", { name: "  Worker list  ", description: "made in workerd" });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({
+      list: {
+        id: UUID,
+        name: "Worker list",
+        description: "made in workerd",
+        leadType: "person",
+        enrichmentStatus: "idle",
+        rowCount: 0,
+        companyCount: 0,
+        leadCount: 0,
+        createdAt: ISO_DATE,
+        updatedAt: ISO_DATE,
+      },
+    });
+
+    const stored = await h.db.select().from(lists).where(eq(lists.workspaceId, client.workspaceId));
+    expect(stored).toEqual([
+      expect.objectContaining({ id: res.body.list.id, workspaceId: client.workspaceId, name: "Worker list", description: "made in workerd", leadType: "person" }),
+    ]);
+    const builtIns = await h.db
+      .select({ builtInKey: columns.builtInKey, position: columns.position, category: columns.category })
+      .from(columns)
+      .where(eq(columns.listId, res.body.list.id))
+      .orderBy(asc(columns.position));
+    expect(builtIns).toEqual(BUILT_IN_PERSON_COLUMNS.map((c, position) => ({ builtInKey: c.key, position, category: "built-in" })));
+  });
+
+  it("serves concurrent requests (a database client shared across requests would fail in workerd)", async () => {
+    const client = await seedWorkerClient(5);
+    const responses = await Promise.all(Array.from({ length: 12 }, () => client.get("/api/account")));
+    expect(responses.map((r) => [r.status, r.body.credits])).toEqual(Array.from({ length: 12 }, () => [200, { balance: 5 }]));
+    const requestIds = new Set(responses.map((r) => r.headers.get("x-request-id")));
+    expect(requestIds.size).toBe(12);
+  });
+});
