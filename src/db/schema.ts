@@ -310,6 +310,9 @@ export const personCells = pgTable(
     reasoning: text("reasoning"),
     error: text("error"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    // A fresh token each time the cell is queued for enrichment: the key that makes its charge and
+    // refund happen at most once per enrichment, however often a task is retried.
+    runToken: uuid("run_token"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -338,6 +341,7 @@ export const companyCells = pgTable(
     reasoning: text("reasoning"),
     error: text("error"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    runToken: uuid("run_token"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -1,0 +1,2 @@
+ALTER TABLE "list_company_cells" ADD COLUMN "run_token" uuid;--> statement-breakpoint
+ALTER TABLE "list_cells" ADD COLUMN "run_token" uuid;
