@@ -4,8 +4,12 @@
 import { z } from "zod";
 import { createTaskExecutor } from "../src/dispatch/in-process";
 import { startRunnerServer } from "../src/dispatch/runner-server";
-import { TASK_IDS, type TaskRegistry } from "../src/dispatch/types";
-import { createLogger } from "../src/services";
+import { DispatchError, type Dispatcher } from "../src/dispatch/types";
+import { openDatabase } from "../src/db/open";
+import { createPrices } from "../src/domain/prices";
+import { creditCostsFrom, parseEnv } from "../src/env";
+import { createTaskRegistry } from "../src/tasks/registry";
+import { createLogger, systemClock, type Services } from "../src/services";
 
 const runnerEnv = z.object({
   // The same key the Worker is given; several may be listed, comma-separated.
@@ -29,16 +33,19 @@ if (!parsed.success) {
 const env = parsed.data;
 const logger = createLogger(env.LOG_LEVEL);
 
-// Task handlers join this registry as they are written; until then a run of such a task fails in
-// plain sight instead of leaving its cells pending without a word.
-const registry = Object.fromEntries(
-  TASK_IDS.map((taskId) => [
-    taskId,
-    async () => {
-      throw new Error(`The local runner has no handler for ${taskId} yet`);
-    },
-  ]),
-) as unknown as TaskRegistry;
+// The tasks run here against the same database the Worker uses (DATABASE_URL), with the same
+// handlers as the in-process executor of `npm start`.
+const appEnv = parseEnv(process.env);
+const database = await openDatabase(appEnv);
+const prices = createPrices(creditCostsFrom(appEnv));
+// Tasks never dispatch further work; a dispatcher that refuses keeps that explicit.
+const noDispatch: Dispatcher = {
+  trigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
+  batchTrigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
+  cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
+};
+const services = (): Services => ({ db: database.db, dispatcher: noDispatch, prices, clock: systemClock, logger });
+const registry = createTaskRegistry(services);
 
 const executor = createTaskExecutor({
   registry,
@@ -65,6 +72,7 @@ const shutdown = async () => {
   stopping = true;
   await server.close();
   await executor.idle();
+  await database.close();
   process.exit(0);
 };
 process.on("SIGINT", shutdown);

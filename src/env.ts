@@ -22,6 +22,11 @@ export const envSchema = z.object({
   HOST: z.string().default("127.0.0.1"),
   DATA_DIR: z.string().default(".data"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  // Background work through Trigger.dev (or the local Trigger.dev-compatible runner). Without a key,
+  // `npm start` runs the tasks in-process.
+  TRIGGER_SECRET_KEY: z.string().min(1).optional(),
+  TRIGGER_API_URL: z.string().url().optional(),
+  TRIGGER_DISPATCH_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   // JSON object of ACTION → credits per unit; merged over the defaults.
   CREDIT_COSTS: creditCosts.optional(),
 });

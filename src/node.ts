@@ -3,10 +3,14 @@ import { count } from "drizzle-orm";
 import { createApp } from "./app";
 import { openDatabase } from "./db/open";
 import { accounts } from "./db/schema";
+import { createInProcessDispatcher } from "./dispatch/in-process";
+import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
+import type { Dispatcher } from "./dispatch/types";
 import { createAccount } from "./domain/accounts";
 import { createPrices } from "./domain/prices";
 import { creditCostsFrom, parseEnv } from "./env";
 import { createLogger, systemClock, type Services } from "./services";
+import { createTaskRegistry } from "./tasks/registry";
 
 const DEMO_EMAIL = "demo@localhost";
 const DEMO_CREDITS = 1000;
@@ -24,14 +28,26 @@ if (existing === 0) {
   demoKey = demo.apiKey;
 }
 
-const app = createApp(() => {
-  const services: Services = { db: database.db, prices, clock: systemClock, logger };
-  return { services };
-});
+// With a Trigger.dev key, tasks go to Trigger.dev (or the local runner at TRIGGER_API_URL); without
+// one they run in this process. The in-process queue is one per process, never per request.
+const inProcess = env.TRIGGER_SECRET_KEY
+  ? null
+  : createInProcessDispatcher({ registry: createTaskRegistry(() => services()), logger });
+const dispatcher: Dispatcher =
+  inProcess ??
+  createTriggerSdkDispatcher({
+    secretKey: env.TRIGGER_SECRET_KEY!,
+    apiUrl: env.TRIGGER_API_URL,
+    timeoutMs: env.TRIGGER_DISPATCH_TIMEOUT_MS,
+    logger,
+  });
+const services = (): Services => ({ db: database.db, dispatcher, prices, clock: systemClock, logger });
+
+const app = createApp(() => ({ services: services() }));
 
 const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (info) => {
   const url = `http://${info.address.includes(":") ? `[${info.address}]` : info.address}:${info.port}`;
-  console.log(`API listening on ${url}  (database: ${database.driver}, ${database.where})`);
+  console.log(`API listening on ${url}  (database: ${database.driver}, ${database.where}; background tasks: ${inProcess ? "in-process" : `Trigger.dev at ${env.TRIGGER_API_URL ?? "cloud"}`})`);
   if (demoKey) {
     console.log(`Demo account ${DEMO_EMAIL} with ${DEMO_CREDITS} credits. Its API key (shown only now):`);
     console.log(`  ${demoKey}`);
@@ -43,6 +59,7 @@ const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (
 
 const shutdown = async () => {
   server.close();
+  await inProcess?.idle();
   await database.close();
   process.exit(0);
 };

@@ -1,4 +1,5 @@
 import type { Db } from "./db/client";
+import type { Dispatcher } from "./dispatch/types";
 import type { Prices } from "./domain/prices";
 
 export type Clock = { now(): Date };
@@ -28,6 +29,7 @@ export function createLogger(level: LogLevel): Logger {
 /** What a request handler or task may touch. Built per request by the entry point; never global. */
 export type Services = {
   db: Db;
+  dispatcher: Dispatcher;
   prices: Prices;
   clock: Clock;
   logger: Logger;

@@ -1,5 +1,7 @@
 import { createApp } from "./app";
 import { createPostgresDb } from "./db/client";
+import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
+import { DispatchError, type Dispatcher } from "./dispatch/types";
 import { createPrices } from "./domain/prices";
 import { creditCostsFrom, parseEnv } from "./env";
 import { createLogger, systemClock, type Services } from "./services";
@@ -9,6 +11,17 @@ export type WorkerEnv = {
   HYPERDRIVE: Hyperdrive;
   CREDIT_COSTS?: string;
   LOG_LEVEL?: string;
+  TRIGGER_SECRET_KEY?: string;
+  TRIGGER_API_URL?: string;
+  TRIGGER_DISPATCH_TIMEOUT_MS?: string;
+};
+
+// Without a Trigger.dev key the Worker still serves every route that needs no background work;
+// the ones that do answer DISPATCH_FAILED with this reason instead of failing at start-up.
+const unconfiguredDispatcher: Dispatcher = {
+  trigger: () => Promise.reject(new DispatchError("Background work is not configured: set TRIGGER_SECRET_KEY")),
+  batchTrigger: () => Promise.reject(new DispatchError("Background work is not configured: set TRIGGER_SECRET_KEY")),
+  cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
 };
 
 type Configured = { app: ReturnType<typeof createApp>; env: WorkerEnv };
@@ -19,13 +32,28 @@ let configured: Configured | undefined;
 
 function configure(env: WorkerEnv): Configured {
   if (configured?.env === env) return configured;
-  const parsed = parseEnv({ CREDIT_COSTS: env.CREDIT_COSTS, LOG_LEVEL: env.LOG_LEVEL });
+  const parsed = parseEnv({
+    CREDIT_COSTS: env.CREDIT_COSTS,
+    LOG_LEVEL: env.LOG_LEVEL,
+    TRIGGER_SECRET_KEY: env.TRIGGER_SECRET_KEY,
+    TRIGGER_API_URL: env.TRIGGER_API_URL,
+    TRIGGER_DISPATCH_TIMEOUT_MS: env.TRIGGER_DISPATCH_TIMEOUT_MS,
+  });
   const prices = createPrices(creditCostsFrom(parsed));
   const logger = createLogger(parsed.LOG_LEVEL);
   const app = createApp(() => {
     // Hyperdrive is the pool; this client only multiplexes one request's queries over it.
     const { db, close } = createPostgresDb(env.HYPERDRIVE.connectionString, { max: 5, fetchTypes: false });
-    const services: Services = { db, prices, clock: systemClock, logger };
+    // The SDK dispatcher holds no connections, so one per request costs nothing.
+    const dispatcher = parsed.TRIGGER_SECRET_KEY
+      ? createTriggerSdkDispatcher({
+          secretKey: parsed.TRIGGER_SECRET_KEY,
+          apiUrl: parsed.TRIGGER_API_URL,
+          timeoutMs: parsed.TRIGGER_DISPATCH_TIMEOUT_MS,
+          logger,
+        })
+      : unconfiguredDispatcher;
+    const services: Services = { db, dispatcher, prices, clock: systemClock, logger };
     return { services, release: close };
   });
   configured = { app, env };

@@ -3,24 +3,42 @@ import { afterAll, expect, inject } from "vitest";
 import { createApp } from "../../src/app";
 import { createPostgresDb, rowsOf, type Db } from "../../src/db/client";
 import { creditLedger, workspaces } from "../../src/db/schema";
+import { createInProcessDispatcher } from "../../src/dispatch/in-process";
+import type { Dispatcher } from "../../src/dispatch/types";
 import { createAccount } from "../../src/domain/accounts";
 import { createPrices, DEFAULT_CREDIT_COSTS } from "../../src/domain/prices";
 import { createLogger, systemClock, type Services } from "../../src/services";
+import { createTaskRegistry } from "../../src/tasks/registry";
 
 /**
  * One real Postgres pool per test file, the real app over it, and a fresh workspace per test.
  * Nothing of the project is faked here.
  */
-export function useHarness(options: { max?: number } = {}) {
+export function useHarness(options: { max?: number; dispatcher?: (services: () => Services) => Dispatcher } = {}) {
   const { db, client, close } = createPostgresDb(inject("databaseUrl"), { max: options.max ?? 8 });
+  const logger = createLogger("silent");
+  // By default tasks run in-process with the real handlers, as under `npm start`.
+  const inProcess = options.dispatcher
+    ? null
+    : createInProcessDispatcher({ registry: createTaskRegistry(() => services), logger, retryDelay: { minMs: 10, maxMs: 50 } });
+  const dispatcher = options.dispatcher ? options.dispatcher(() => services) : inProcess!;
   const services: Services = {
     db,
+    dispatcher,
     prices: createPrices(DEFAULT_CREDIT_COSTS),
     clock: systemClock,
-    logger: createLogger("silent"),
+    logger,
   };
   const app = createApp(() => ({ services }));
-  afterAll(close);
+  afterAll(async () => {
+    await inProcess?.idle();
+    await close();
+  });
+
+  /** Waits until every in-process task has finished (only for the default dispatcher). */
+  async function settle() {
+    await inProcess?.idle();
+  }
 
   let seq = 0;
   async function seedWorkspace(input: { credits?: number; email?: string } = {}) {
@@ -30,7 +48,7 @@ export function useHarness(options: { max?: number } = {}) {
     return new Client(app, db, account);
   }
 
-  return { db, client, app, services, seedWorkspace };
+  return { db, client, app, services, dispatcher, seedWorkspace, settle };
 }
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
