@@ -1,6 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { companyRows, leads, lists, personRows } from "../src/db/schema";
+import { companyRows, leads, lists, personCells, personRows } from "../src/db/schema";
+import { createList } from "../src/domain/lists";
 import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client, type Json } from "./helpers/harness";
 
 const h = useHarness({ max: 20 });
@@ -68,8 +69,7 @@ async function storedKeys(client: Client) {
 }
 
 async function makeList(client: Client, name: string) {
-  const [list] = await h.db.insert(lists).values({ workspaceId: client.workspaceId, name }).returning();
-  return list!;
+  return createList(h.db, client.workspaceId, { name });
 }
 
 async function create(client: Client, body: Record<string, unknown>): Promise<Json> {
@@ -270,7 +270,7 @@ describe("POST /api/leads", () => {
     const expectedRow = {
       workspaceId: client.workspaceId,
       leadId: res.body.lead.id,
-      companyRowId: null,
+      companyRowId: expect.any(String),
       firstName: "Ada",
       lastName: "Lovelace",
       fullName: "Ada Lovelace",
@@ -291,6 +291,17 @@ describe("POST /api/leads", () => {
     expect(rows).toEqual(
       [beta.id, alpha.id].sort().map((listId) => expect.objectContaining({ ...expectedRow, listId })),
     );
+    // Like any person row: a company row of its list for its company, and its 11 built-in cells.
+    for (const row of rows) {
+      const [company] = await h.db.select().from(companyRows).where(eq(companyRows.id, row.companyRowId!));
+      expect(company).toMatchObject({ listId: row.listId, name: "Analytical Engines", domain: "analytical.org" });
+      const cells = await h.db.select().from(personCells).where(eq(personCells.rowId, row.id));
+      expect(cells).toHaveLength(11);
+      expect(cells.every((cell) => cell.status === "completed")).toBe(true);
+      expect(cells.map((cell) => cell.value).filter((v) => v !== null).sort()).toEqual(
+        ["Ada Lovelace", "Analytical Engines", "London, UK", "Mathematician", "Mathematician", "analytical.org", "https://www.linkedin.com/in/ada-lovelace/"].sort(),
+      );
+    }
     const gamma = await makeList(client, "Gamma");
     const again = await client.post("/api/leads", { type: "person", socials: [{ url: "linkedin.com/in/ada-lovelace" }], listIds: [beta.id, gamma.id] });
     expect(again.status).toBe(200);

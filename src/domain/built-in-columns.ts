@@ -25,17 +25,18 @@ const rowFieldOfKey = sql.join(
 );
 
 /**
- * Writes (or refreshes) the built-in cells of the given person rows from the rows' own fields:
- * one statement for any number of rows. Called after rows are inserted, merged or patched.
+ * Writes (or refreshes) the built-in cells of the given person rows, of any lists, from the rows' own
+ * fields: one statement for any number of rows. Called after rows are inserted, merged or patched.
+ * An empty field is an SQL NULL value, as in every other cell.
  */
-export async function syncBuiltInCells(db: Queryable, listId: string, rowIds: string[]): Promise<void> {
+export async function syncBuiltInCells(db: Queryable, rowIds: string[]): Promise<void> {
   if (rowIds.length === 0) return;
   await db.execute(sql`
     insert into list_cells (list_id, column_id, row_id, value, status)
-    select r.list_id, c.id, r.id, to_jsonb(r) -> (case c.built_in_key ${rowFieldOfKey} end), 'completed'
+    select r.list_id, c.id, r.id, nullif(to_jsonb(r) -> (case c.built_in_key ${rowFieldOfKey} end), 'null'::jsonb), 'completed'
     from list_rows r
     join list_columns c on c.list_id = r.list_id and c.built_in_key is not null
-    where r.list_id = ${listId} and r.id = any(${uuidArray(rowIds)})
+    where r.id = any(${uuidArray(rowIds)})
     on conflict (column_id, row_id) do update
       set value = excluded.value, status = 'completed', reasoning = null, error = null, updated_at = now()
       where list_cells.value is distinct from excluded.value or list_cells.status <> 'completed'

@@ -1,8 +1,10 @@
 import { and, desc, eq, ilike, lt, or, sql, type SQL } from "drizzle-orm";
-import type { Db, Queryable } from "../db/client";
+import { rowsOf, type Db, type Queryable } from "../db/client";
 import { uuidArray } from "../db/sql";
 import { leads, lists, type LeadLocation } from "../db/schema";
 import { AppError } from "../errors";
+import { syncBuiltInCells } from "./built-in-columns";
+import { upsertCompanyRows } from "./company-rows";
 import { isUniqueViolation } from "./credits";
 import { domainKey, emailKey, joinName, linkedinKey, splitName, textKey } from "./normalize";
 
@@ -346,7 +348,7 @@ async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Prom
   }
   const linkedinUrl = linkedinSocial(lead.socials)?.url ?? null;
   const location = locationText(lead.location);
-  await db.execute(sql`
+  const inserted = await db.execute(sql`
     insert into list_rows (list_id, workspace_id, lead_id, first_name, last_name, full_name, company, role, headline,
                            linkedin_url, location, domain, email, linkedin_key, name_key, company_key, location_key)
     select l.id, l.workspace_id, ${lead.id}::uuid, ${lead.firstName}, ${lead.lastName}, ${lead.fullName}, ${lead.companyName},
@@ -356,7 +358,22 @@ async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Prom
     from lists l
     where l.id = any(${uuidArray(listIds)})
       and not exists (select 1 from list_rows r where r.list_id = l.id and r.lead_id = ${lead.id}::uuid)
-    on conflict do nothing`);
+    on conflict do nothing
+    returning id, list_id`);
+  const added = rowsOf<{ id: string; list_id: string }>(inserted);
+  // The new rows get what every person row has: built-in cells, and a company row for their company.
+  await syncBuiltInCells(db, added.map((r) => r.id));
+  const companyName = lead.companyName ?? domainKey(lead.companyDomain);
+  if (!companyName) return;
+  // One upsert per list the lead joined (listIds are capped), each a constant number of statements.
+  for (const row of added) {
+    const [company] = await upsertCompanyRows(db, {
+      workspaceId: lead.workspaceId,
+      listId: row.list_id,
+      companies: [{ name: companyName, domain: lead.companyDomain }],
+    });
+    await db.execute(sql`update list_rows set company_row_id = ${company!.row.id} where id = ${row.id}`);
+  }
 }
 
 /**

@@ -250,7 +250,7 @@ async function upsertPersonRowsOnce(db: Db, params: UpsertParams): Promise<Upser
     await insertRows(tx, workspaceId, listId, created);
     const changed = [...touched].filter((m) => m.existing && m.changed);
     await updateRows(tx, listId, changed);
-    await syncBuiltInCells(tx, listId, [...created, ...changed].map((m) => m.rowId!));
+    await syncBuiltInCells(tx, [...created, ...changed].map((m) => m.rowId!));
     await writeCustomCells(tx, listId, [...touched]);
 
     const results = placement.map(({ member, merged }) => ({ rowId: member.rowId!, merged }));
@@ -528,7 +528,7 @@ export async function patchPersonRow(
       if (isUniqueViolation(error)) throw linkedinConflict();
       throw error;
     }
-    await syncBuiltInCells(tx, listId, [rowId]);
+    await syncBuiltInCells(tx, [rowId]);
   });
 }
 

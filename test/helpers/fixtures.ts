@@ -14,7 +14,7 @@ export async function addPeople(db: Db, workspaceId: string, listId: string, nam
       .returning();
     rowIds.push(row!.id);
   }
-  await syncBuiltInCells(db, listId, rowIds);
+  await syncBuiltInCells(db, rowIds);
   return rowIds;
 }
 
