@@ -1,0 +1,96 @@
+import { sql } from "drizzle-orm";
+import { beforeAll, describe, expect, it } from "vitest";
+import { rowsOf } from "../src/db/client";
+import { addColumn } from "./helpers/fixtures";
+import { REQUEST_ID, useHarness, type Client } from "./helpers/harness";
+
+// Another workspace's resources are always a 404 with the resource named, never a 403, and a foreign
+// request changes nothing. Every route that takes an id is tried with the owner's ids.
+const h = useHarness();
+
+let owner: Client;
+let intruder: Client;
+const ids = { list: "", row: "", company: "", lead: "", column: "", companyColumn: "" };
+
+async function ownerState() {
+  const [state] = rowsOf<Record<string, string>>(
+    await h.db.execute(sql`
+      select
+        (select json_agg(l order by l.id) from lists l where l.workspace_id = ${owner.workspaceId}) as lists,
+        (select json_agg(r order by r.id) from list_rows r where r.workspace_id = ${owner.workspaceId}) as rows,
+        (select json_agg(c order by c.id) from list_company_rows c where c.workspace_id = ${owner.workspaceId}) as companies,
+        (select json_agg(x order by x.id) from leads x where x.workspace_id = ${owner.workspaceId}) as leads,
+        (select json_agg(c order by c.id) from list_columns c where c.workspace_id = ${owner.workspaceId}) as columns,
+        (select json_agg(c order by c.id) from list_cells c where c.list_id = ${ids.list}) as cells,
+        (select json_agg(c order by c.id) from list_company_cells c where c.list_id = ${ids.list}) as company_cells,
+        (select credit_balance from workspaces where id = ${owner.workspaceId}) as balance`),
+  );
+  return state;
+}
+
+beforeAll(async () => {
+  owner = await h.seedWorkspace({ credits: 100 });
+  intruder = await h.seedWorkspace({ credits: 100 });
+  ids.list = (await owner.post("/api/lists", { name: "Private" })).body.list.id;
+  const row = await owner.post(`/api/lists/${ids.list}/rows`, { firstName: "Ada", lastName: "Lovelace", company: "Analytical", domain: "analytical.org" });
+  ids.row = row.body.row.id;
+  ids.company = row.body.row.companyRowId;
+  ids.lead = (await owner.post("/api/leads", { type: "person", name: { full: "Grace Hopper" }, contacts: [{ value: "grace@navy.mil" }] })).body.lead.id;
+  ids.column = await addColumn(h.db, owner.workspaceId, ids.list, { name: "Notes" });
+  ids.companyColumn = await addColumn(h.db, owner.workspaceId, ids.list, { name: "Size", subject: "company" });
+});
+
+type Attempt = [label: string, method: string, path: () => string, body: () => unknown, notFound: string];
+
+const attempts: Attempt[] = [
+  ["read the lead", "GET", () => `/api/leads?id=${ids.lead}`, () => undefined, "Lead not found"],
+  ["patch the lead", "PATCH", () => "/api/leads", () => ({ id: ids.lead, title: "Admiral" }), "Lead not found"],
+  ["create a lead into the list", "POST", () => "/api/leads", () => ({ type: "person", name: { full: "Eve" }, listIds: [ids.list] }), "List not found"],
+  ["read the sheet", "GET", () => `/api/lists/${ids.list}`, () => undefined, "List not found"],
+  ["read the companies sheet", "GET", () => `/api/lists/${ids.list}?segment=companies`, () => undefined, "List not found"],
+  ["rename the list", "PATCH", () => "/api/lists", () => ({ id: ids.list, name: "Mine" }), "List not found"],
+  ["delete the list by path", "DELETE", () => `/api/lists/${ids.list}`, () => undefined, "List not found"],
+  ["delete the list by body", "DELETE", () => "/api/lists", () => ({ id: ids.list }), "List not found"],
+  ["add a row", "POST", () => `/api/lists/${ids.list}/rows`, () => ({ firstName: "Eve" }), "List not found"],
+  ["bulk add rows", "POST", () => `/api/lists/${ids.list}/rows/bulk`, () => ({ rows: [{ firstName: "Eve" }] }), "List not found"],
+  ["read rows", "GET", () => `/api/lists/${ids.list}/rows`, () => undefined, "List not found"],
+  ["patch a row", "PATCH", () => `/api/lists/${ids.list}/rows/${ids.row}`, () => ({ field: "name", value: "Eve" }), "List not found"],
+  ["delete rows", "DELETE", () => `/api/lists/${ids.list}/rows`, () => ({ rowIds: [ids.row] }), "List not found"],
+  ["read companies", "GET", () => `/api/lists/${ids.list}/companies`, () => undefined, "List not found"],
+  ["add a company", "POST", () => `/api/lists/${ids.list}/companies`, () => ({ name: "Evil Corp" }), "List not found"],
+  ["patch a company", "PATCH", () => `/api/lists/${ids.list}/companies/${ids.company}`, () => ({ name: "Evil" }), "List not found"],
+  ["delete a company", "DELETE", () => `/api/lists/${ids.list}/companies/${ids.company}`, () => undefined, "List not found"],
+  ["write a person cell", "PUT", () => `/api/lists/${ids.list}/cells`, () => ({ rowId: ids.row, columnId: ids.column, value: "x" }), "List not found"],
+  [
+    "write a company cell",
+    "PATCH",
+    () => `/api/lists/${ids.list}/companies/${ids.company}/cells`,
+    () => ({ columnId: ids.companyColumn, value: "x" }),
+    "List not found",
+  ],
+];
+
+describe("another workspace's ids", () => {
+  it.each(attempts)("%s: 404 and nothing changes", async (_label, method, path, body, notFound) => {
+    const before = await ownerState();
+    const res = await intruder.request(method, path(), body());
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: notFound, code: "NOT_FOUND", requestId: REQUEST_ID });
+    expect(await ownerState()).toEqual(before);
+  });
+
+  it("lists, leads and the ledger never show another workspace's records", async () => {
+    expect((await intruder.get("/api/lists")).body).toEqual({ lists: [] });
+    expect((await intruder.get("/api/leads")).body).toEqual({ leads: [], nextCursor: null });
+    const ledger = (await intruder.get("/api/credits/ledger")).body.entries;
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]).toMatchObject({ kind: "grant", delta: 100 });
+  });
+
+  it("the owner still sees everything", async () => {
+    const sheet = await owner.get(`/api/lists/${ids.list}`);
+    expect(sheet.status).toBe(200);
+    expect(sheet.body.rows.map((r: { id: string }) => r.id)).toEqual([ids.row]);
+    expect((await owner.get(`/api/leads?id=${ids.lead}`)).status).toBe(200);
+  });
+});
