@@ -31,7 +31,9 @@ export async function scratchDatabase(name: string): Promise<{ url: string; db: 
 
 /** Starts `npm start`'s entry in a child process; resolves with its URL and the demo key it prints. */
 export async function startNodeServer(databaseUrl: string): Promise<{ url: string; apiKey: string; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/node.ts"], {
+  // BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof") is passed to the server's Node, for profiling it.
+  const extraArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...extraArgs, "--import", "tsx", "src/node.ts"], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: "0", LOG_LEVEL: "warn" },
     stdio: ["ignore", "pipe", "inherit"],
   });
