@@ -7,6 +7,7 @@ import { AppError, handleError } from "./errors";
 import { uuidv7 } from "./ids";
 import { accountRoutes } from "./routes/account";
 import { cellRoutes } from "./routes/cells";
+import { columnRoutes } from "./routes/columns";
 import { companyRoutes } from "./routes/companies";
 import { creditRoutes } from "./routes/credits";
 import { leadRoutes } from "./routes/leads";
@@ -78,6 +79,7 @@ export function createApp(buildServices: ServicesFactory) {
   app.route("/api", rowRoutes);
   app.route("/api", companyRoutes);
   app.route("/api", cellRoutes);
+  app.route("/api", columnRoutes);
 
   app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));
   app.get("/healthz", (c) => c.json({ ok: true }));

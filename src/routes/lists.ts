@@ -4,8 +4,10 @@ import { router } from "../context";
 import { uuidArray } from "../db/sql";
 import { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
+import { cancelColumnRuns } from "../domain/columns";
 import { createList, listCounts, requireList } from "../domain/lists";
 import { columnView, companyCellView, companyRowView, listView, personCellView, rowView } from "../domain/views";
+import type { Services } from "../services";
 import { uuid, validate } from "../validation";
 
 export const listRoutes = router();
@@ -111,21 +113,29 @@ listRoutes.patch("/lists", validate("json", patchBody), async (c) => {
   return c.json({ list: listView(list, counts) });
 });
 
-async function deleteList(db: Parameters<typeof requireList>[0], workspaceId: string, id: string) {
+async function deleteList(services: Services, workspaceId: string, id: string) {
+  const { db } = services;
+  // The columns' runs are read before the delete cascades to them, and cancelled after it, so a task
+  // that wakes up in between already finds its column gone.
+  const runIds = await db
+    .select({ ids: columns.triggerRunIds })
+    .from(columns)
+    .where(and(eq(columns.listId, id), eq(columns.workspaceId, workspaceId)));
   // Rows, company rows, columns and cells cascade; leads are workspace records and stay.
   const deleted = await db
     .delete(lists)
     .where(and(eq(lists.id, id), eq(lists.workspaceId, workspaceId)))
     .returning({ id: lists.id });
   if (deleted.length === 0) throw AppError.notFound("List");
+  await cancelColumnRuns(services, runIds.map((r) => r.ids));
 }
 
 listRoutes.delete("/lists/:id", validate("param", idParam), async (c) => {
-  await deleteList(c.var.services.db, c.var.principal.workspaceId, c.req.valid("param").id);
+  await deleteList(c.var.services, c.var.principal.workspaceId, c.req.valid("param").id);
   return c.json({ success: true });
 });
 
 listRoutes.delete("/lists", validate("json", idParam), async (c) => {
-  await deleteList(c.var.services.db, c.var.principal.workspaceId, c.req.valid("json").id);
+  await deleteList(c.var.services, c.var.principal.workspaceId, c.req.valid("json").id);
   return c.json({ success: true });
 });

@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { router } from "../context";
+import { ENRICHMENT_TYPES } from "../domain/column-kinds";
+import {
+  createColumn,
+  deleteColumn,
+  deletePreviewColumns,
+  generateCells,
+  listColumns,
+  previewCells,
+  TIME_PERIODS,
+  updateColumn,
+} from "../domain/columns";
+import { uuid, validate } from "../validation";
+
+export const columnRoutes = router();
+
+const SCHEMA_TYPES = ["text", "number", "boolean", "url", "enum", "multiselect", "list", "date", "email", "phone"] as const;
+// list_columns.position is a 32-bit integer.
+const MAX_POSITION = 2_147_483_647;
+
+const listParam = z.object({ id: uuid() });
+const columnParam = z.object({ id: uuid(), colId: uuid() });
+
+const columnName = z.string().trim().min(1, "name must not be empty").max(500);
+
+const columnSchema = z.object({
+  type: z.enum(SCHEMA_TYPES),
+  format: z.string().optional(),
+  currency: z.string().optional(),
+  scale: z.string().optional(),
+  textFormat: z.string().optional(),
+  options: z.array(z.string()).optional(),
+  itemType: z.string().optional(),
+  maxItems: z.number().int().min(1).optional(),
+  linkType: z.string().optional(),
+});
+
+const createBody = z
+  .object({
+    name: columnName,
+    isDynamic: z.boolean(),
+    prompt: z.string().max(20_000).nullish(),
+    // Documented: any value other than "company" is coerced to person.
+    subject: z.unknown().optional().transform((value) => (value === "company" ? "company" : "person")),
+    dataSource: z.enum(["web", "profile"]).optional(),
+    enrichmentType: z.enum(ENRICHMENT_TYPES).optional(),
+    schema: columnSchema.optional(),
+    config: z.object({ timePeriod: z.enum(TIME_PERIODS).optional() }).optional(),
+    isPreview: z.boolean().default(false),
+  })
+  .superRefine((body, ctx) => {
+    if (body.isDynamic && !body.enrichmentType && !body.prompt?.trim()) {
+      ctx.addIssue({ code: "custom", path: ["prompt"], message: "A dynamic column without an enrichmentType needs a non-empty prompt" });
+    }
+  });
+
+columnRoutes.post("/lists/:id/columns", validate("param", listParam), validate("json", createBody), async (c) => {
+  const column = await createColumn(c.var.services, c.var.principal.workspaceId, c.req.valid("param").id, c.req.valid("json"));
+  return c.json({ column }, 201);
+});
+
+const listQuery = z.object({ subject: z.enum(["person", "company"]).optional() });
+
+columnRoutes.get("/lists/:id/columns", validate("param", listParam), validate("query", listQuery), async (c) => {
+  const columns = await listColumns(c.var.services.db, c.var.principal.workspaceId, c.req.valid("param").id, c.req.valid("query").subject);
+  return c.json({ columns });
+});
+
+// Registered before the `:colId` routes so "cleanup-previews" is never read as a column id.
+columnRoutes.post("/lists/:id/columns/cleanup-previews", validate("param", listParam), async (c) => {
+  await deletePreviewColumns(c.var.services, c.var.principal.workspaceId, c.req.valid("param").id);
+  return c.json({ success: true });
+});
+
+const patchBody = z
+  .object({
+    name: columnName.optional(),
+    isFilter: z.boolean().optional(),
+    position: z.number().int().min(0).max(MAX_POSITION).optional(),
+    isPreview: z.literal(false, { message: "isPreview can only be set to false (promoting a preview column)" }).optional(),
+  })
+  .refine((b) => Object.values(b).some((value) => value !== undefined), {
+    message: "Nothing to update: give name, isFilter, position or isPreview",
+  });
+
+columnRoutes.patch("/lists/:id/columns/:colId", validate("param", columnParam), validate("json", patchBody), async (c) => {
+  const { id, colId } = c.req.valid("param");
+  const column = await updateColumn(c.var.services, c.var.principal.workspaceId, id, colId, c.req.valid("json"));
+  return c.json({ column });
+});
+
+columnRoutes.delete("/lists/:id/columns/:colId", validate("param", columnParam), async (c) => {
+  const { id, colId } = c.req.valid("param");
+  await deleteColumn(c.var.services, c.var.principal.workspaceId, id, colId);
+  return c.json({ success: true });
+});
+
+columnRoutes.get("/lists/:id/columns/:colId/preview-cells", validate("param", columnParam), async (c) => {
+  const { id, colId } = c.req.valid("param");
+  const cells = await previewCells(c.var.services.db, c.var.principal.workspaceId, id, colId);
+  return c.json({ cells });
+});
+
+const generateBody = z.object({
+  rowIds: z.array(uuid()).min(1, "rowIds must hold at least one row id"),
+});
+
+columnRoutes.post("/lists/:id/columns/:colId/generate", validate("param", columnParam), validate("json", generateBody), async (c) => {
+  const { id, colId } = c.req.valid("param");
+  const { taskId, rowCount } = await generateCells(c.var.services, c.var.principal.workspaceId, id, colId, c.req.valid("json").rowIds);
+  return c.json({ success: true, taskId, rowCount });
+});
