@@ -8,6 +8,7 @@ import { DispatchError, type Dispatcher } from "../src/dispatch/types";
 import { openDatabase } from "../src/db/open";
 import { createPrices } from "../src/domain/prices";
 import { creditCostsFrom, parseEnv } from "../src/env";
+import { createProviders } from "../src/providers";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { createLogger, systemClock, type Services } from "../src/services";
 
@@ -44,7 +45,8 @@ const noDispatch: Dispatcher = {
   batchTrigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
   cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
 };
-const services = (): Services => ({ db: database.db, dispatcher: noDispatch, prices, clock: systemClock, logger });
+const providers = createProviders(process.env);
+const services = (): Services => ({ db: database.db, dispatcher: noDispatch, prices, clock: systemClock, logger, providers });
 const registry = createTaskRegistry(services);
 
 const executor = createTaskExecutor({

@@ -9,6 +9,7 @@ import type { Dispatcher } from "./dispatch/types";
 import { createAccount } from "./domain/accounts";
 import { createPrices } from "./domain/prices";
 import { creditCostsFrom, parseEnv } from "./env";
+import { createProviders } from "./providers";
 import { createLogger, systemClock, type Services } from "./services";
 import { createTaskRegistry } from "./tasks/registry";
 
@@ -41,7 +42,8 @@ const dispatcher: Dispatcher =
     timeoutMs: env.TRIGGER_DISPATCH_TIMEOUT_MS,
     logger,
   });
-const services = (): Services => ({ db: database.db, dispatcher, prices, clock: systemClock, logger });
+const providers = createProviders(process.env);
+const services = (): Services => ({ db: database.db, dispatcher, prices, clock: systemClock, logger, providers });
 
 const app = createApp(() => ({ services: services() }));
 

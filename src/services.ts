@@ -1,6 +1,7 @@
 import type { Db } from "./db/client";
 import type { Dispatcher } from "./dispatch/types";
 import type { Prices } from "./domain/prices";
+import type { Providers } from "./providers/types";
 
 export type Clock = { now(): Date };
 export const systemClock: Clock = { now: () => new Date() };
@@ -33,6 +34,7 @@ export type Services = {
   prices: Prices;
   clock: Clock;
   logger: Logger;
+  providers: Providers;
 };
 
 /** Builds the services for one request; `release` runs when the response is done. */

@@ -4,6 +4,7 @@ import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
 import { DispatchError, type Dispatcher } from "./dispatch/types";
 import { createPrices } from "./domain/prices";
 import { creditCostsFrom, parseEnv } from "./env";
+import { createProviders } from "./providers";
 import { createLogger, systemClock, type Services } from "./services";
 
 /** The bindings and vars wrangler.toml gives the Worker. */
@@ -53,7 +54,7 @@ function configure(env: WorkerEnv): Configured {
           logger,
         })
       : unconfiguredDispatcher;
-    const services: Services = { db, dispatcher, prices, clock: systemClock, logger };
+    const services: Services = { db, dispatcher, prices, clock: systemClock, logger, providers: createProviders(env) };
     return { services, release: close };
   });
   configured = { app, env };

@@ -7,6 +7,7 @@ import { createInProcessDispatcher } from "../../src/dispatch/in-process";
 import type { Dispatcher } from "../../src/dispatch/types";
 import { createAccount } from "../../src/domain/accounts";
 import { createPrices, DEFAULT_CREDIT_COSTS } from "../../src/domain/prices";
+import { createProviders } from "../../src/providers";
 import { createLogger, systemClock, type Services } from "../../src/services";
 import { createTaskRegistry } from "../../src/tasks/registry";
 
@@ -28,6 +29,7 @@ export function useHarness(options: { max?: number; dispatcher?: (services: () =
     prices: createPrices(DEFAULT_CREDIT_COSTS),
     clock: systemClock,
     logger,
+    providers: createProviders({}),
   };
   const app = createApp(() => ({ services }));
   afterAll(async () => {

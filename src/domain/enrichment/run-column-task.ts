@@ -1,0 +1,274 @@
+import type { ColumnTaskPayload, TaskContext, TaskId } from "../../dispatch/types";
+import type { CellProvider, ProviderKind, ProviderResult } from "../../providers/types";
+import type { Services } from "../../services";
+import { planColumn } from "../column-kinds";
+import { awaitColumnDispatchCommitted } from "../column-lock";
+import { chargeCredits } from "../credits";
+import { claimCells, loadColumn, writeResults, type CellResult, type ClaimedCell, type Refunds, type TaskColumn } from "./cell-store";
+import { watchColumn, type ColumnWatch } from "./column-watch";
+
+// The one runner behind every column task (sheet-ai-enrich, list-contact-enrich, list-hiring-enrich,
+// list-generic-enrich): claim the run's cells, ask the column's provider for each with bounded
+// concurrency, and write the results back in set-based flushes. The task id only routes the work;
+// the column's plan decides which provider answers and how credits move.
+
+export type ColumnTaskId = Exclude<TaskId, "enrichment-run">;
+
+export type ColumnTaskOptions = {
+  /** Provider calls in flight at once. */
+  concurrency?: number;
+  /** Results buffered before they are written (and at the end). */
+  flushEvery?: number;
+  /** How stale the "column still exists" check may get between provider calls. */
+  recheckMs?: number;
+  /** Provider calls per cell for retryable errors, the first included. */
+  providerTries?: number;
+  /** Delay before provider retry n is retryDelayMs × 2^(n−1). */
+  retryDelayMs?: number;
+};
+
+const DEFAULTS: Required<ColumnTaskOptions> = { concurrency: 8, flushEvery: 25, recheckMs: 250, providerTries: 3, retryDelayMs: 500 };
+
+export const INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS";
+
+export type ColumnTaskSummary = {
+  columnId: string;
+  /** Why the run did no work, when it did none. */
+  skipped?: "column_gone" | "not_enrichable";
+  claimed: number;
+  completed: number;
+  noMatch: number;
+  failed: number;
+  insufficientCredits: number;
+  /** Claimed cells this run wrote no result to: it stopped early (cancelled, column deleted), or the cell was deleted or re-queued meanwhile. */
+  unwritten: number;
+  written: number;
+  refunded: number;
+  flushes: number;
+  /** Cells of the column still pending/processing after the last write; null when nothing was written. */
+  openCells: number | null;
+};
+
+export async function runColumnTask(
+  services: Services,
+  taskId: ColumnTaskId,
+  payload: ColumnTaskPayload,
+  ctx: TaskContext,
+  options: ColumnTaskOptions = {},
+): Promise<ColumnTaskSummary> {
+  const settings = { ...DEFAULTS, ...options };
+  const { db, logger } = services;
+  const summary: ColumnTaskSummary = {
+    columnId: payload.columnId,
+    claimed: 0,
+    completed: 0,
+    noMatch: 0,
+    failed: 0,
+    insufficientCredits: 0,
+    unwritten: 0,
+    written: 0,
+    refunded: 0,
+    flushes: 0,
+    openCells: null,
+  };
+  const log = { taskId, runId: ctx.runId, attempt: ctx.attempt, columnId: payload.columnId };
+
+  await awaitColumnDispatchCommitted(db, payload.columnId);
+  const column = await loadColumn(db, payload.columnId);
+  if (!column) {
+    logger.info("column task: column is gone, nothing to do", log);
+    return { ...summary, skipped: "column_gone" };
+  }
+  const plan = planColumn(column);
+  if (plan.kind === "static") {
+    logger.warn("column task: the column is not filled by any task", log);
+    return { ...summary, skipped: "not_enrichable" };
+  }
+  if (plan.taskId !== taskId) {
+    logger.warn("column task: dispatched under another task id; the column's plan decides", { ...log, plannedTaskId: plan.taskId });
+  }
+  const kind: ProviderKind = plan.kind === "ai" ? "ai" : plan.enrichmentType;
+
+  const cells = await claimCells(db, column, payload.rowIds, ctx);
+  summary.claimed = cells.length;
+  if (cells.length === 0) {
+    logger.info("column task: no cell left to claim", log);
+    return summary;
+  }
+
+  const run = new CellRun(services, column, kind, plan.chargedInTask, plan.creditAction, ctx, settings, summary);
+  await run.process(cells);
+  logger.info("column task finished", { ...log, ...summary, columnDone: summary.openCells === 0 });
+  return summary;
+}
+
+/** One run's work on its claimed cells. */
+class CellRun {
+  private readonly provider: CellProvider;
+  private readonly price: number;
+  private readonly refunds: Refunds;
+  /** Aborted when one worker fails, so the others stop before the run reports the failure. */
+  private readonly halt = new AbortController();
+  /** The run's cancellation or a halt: what every provider call and check listens to. */
+  private readonly signal: AbortSignal;
+  private readonly watch: ColumnWatch;
+  private buffer: CellResult[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  /** Once a contact charge found the balance short, the rest of the run charges no more. */
+  private outOfCredits = false;
+
+  constructor(
+    private readonly services: Services,
+    private readonly column: TaskColumn,
+    kind: ProviderKind,
+    private readonly chargedInTask: boolean,
+    private readonly creditAction: string,
+    private readonly ctx: TaskContext,
+    private readonly settings: Required<ColumnTaskOptions>,
+    private readonly summary: ColumnTaskSummary,
+  ) {
+    this.provider = services.providers[kind];
+    this.price = services.prices.costOf(creditAction) ?? 0;
+    this.refunds = { workspaceId: column.workspaceId, action: creditAction, price: this.price, columnId: column.id };
+    this.signal = AbortSignal.any([ctx.signal, this.halt.signal]);
+    this.watch = watchColumn(services.db, column.id, this.signal, settings.recheckMs);
+  }
+
+  async process(cells: readonly ClaimedCell[]): Promise<void> {
+    let next = 0;
+    let failure: { error: unknown } | null = null;
+    const worker = async () => {
+      while (next < cells.length) {
+        const cell = cells[next++]!;
+        const result = await this.resultFor(cell);
+        if (!result) return;
+        this.buffer.push(result);
+        if (this.buffer.length >= this.settings.flushEvery) await this.flush();
+      }
+    };
+    const workers = Array.from({ length: Math.max(1, Math.min(this.settings.concurrency, cells.length)) }, () =>
+      worker().catch((error: unknown) => {
+        failure ??= { error };
+        this.halt.abort(error);
+      }),
+    );
+    await Promise.all(workers);
+    if (failure) throw (failure as { error: unknown }).error;
+    await this.flush();
+    // A claimed cell left unwritten by a stopped run stays `processing` under this run id, so a retry
+    // of the run claims it again; a deleted column took its cells with it.
+    this.summary.unwritten = cells.length - this.summary.written;
+  }
+
+  /** Null when the run must stop before this cell (cancelled, column deleted). */
+  private async resultFor(cell: ClaimedCell): Promise<CellResult | null> {
+    if (!(await this.watch.alive())) return null;
+    if (this.chargedInTask && this.price > 0) {
+      if (this.outOfCredits) return this.insufficient(cell);
+      if (!(await this.watch.alive({ fresh: true }))) return null;
+      const charge = await chargeCredits(this.services.db, {
+        workspaceId: this.column.workspaceId,
+        action: this.creditAction,
+        units: 1,
+        amount: this.price,
+        reference: { type: "column", id: this.column.id },
+        dedupeKey: `cell-charge:${cell.runToken}`,
+        note: "Contact lookup",
+      });
+      if (charge.status === "insufficient") {
+        this.outOfCredits = true;
+        return this.insufficient(cell);
+      }
+    }
+    const answer = await this.ask(cell);
+    if (!answer) return null;
+    return this.toResult(cell, answer);
+  }
+
+  /** The provider's answer, retrying retryable errors with backoff; null when the run must stop. */
+  private async ask(cell: ClaimedCell): Promise<ProviderResult | null> {
+    for (let attempt = 1; ; attempt++) {
+      let answer: ProviderResult;
+      try {
+        answer = await this.provider.enrich({ column: this.column, row: cell.row, signal: this.signal });
+      } catch (error) {
+        if (this.signal.aborted) return null;
+        // An adapter that throws instead of answering is treated as a transient upstream failure.
+        answer = { outcome: "error", error: error instanceof Error ? error.message : String(error), retryable: true, metadata: { provider: this.provider.name } };
+      }
+      if (answer.outcome !== "error" || !answer.retryable || attempt >= this.settings.providerTries) return answer;
+      if (!(await sleep(this.settings.retryDelayMs * 2 ** (attempt - 1), this.signal))) return null;
+      if (!(await this.watch.alive())) return null;
+    }
+  }
+
+  private toResult(cell: ClaimedCell, answer: ProviderResult): CellResult {
+    const run = { runId: this.ctx.runId, attempt: this.ctx.attempt };
+    const base = { cellId: cell.cellId, runToken: cell.runToken };
+    switch (answer.outcome) {
+      case "value":
+        this.summary.completed += 1;
+        return {
+          ...base,
+          status: "completed",
+          value: answer.value ?? null,
+          reasoning: answer.reasoning ?? null,
+          error: null,
+          metadata: { ...answer.metadata, ...(answer.sources ? { sources: answer.sources } : {}), ...run },
+          refund: false,
+        };
+      case "no_match":
+        this.summary.noMatch += 1;
+        return { ...base, status: "completed", value: null, reasoning: answer.reason, error: null, metadata: { ...answer.metadata, ...run }, refund: true };
+      case "error":
+        this.summary.failed += 1;
+        return { ...base, status: "failed", value: null, reasoning: null, error: answer.error, metadata: { ...answer.metadata, ...run }, refund: true };
+    }
+  }
+
+  private insufficient(cell: ClaimedCell): CellResult {
+    this.summary.insufficientCredits += 1;
+    return {
+      cellId: cell.cellId,
+      runToken: cell.runToken,
+      status: "failed",
+      value: null,
+      reasoning: null,
+      error: INSUFFICIENT_CREDITS,
+      metadata: { runId: this.ctx.runId, attempt: this.ctx.attempt },
+      refund: false,
+    };
+  }
+
+  /** Writes the buffered results; flushes run one after another, and none after a cancellation. */
+  private flush(): Promise<void> {
+    const batch = this.buffer;
+    this.buffer = [];
+    if (batch.length === 0) return this.writing;
+    this.writing = this.writing.then(async () => {
+      if (this.signal.aborted) return;
+      const outcome = await writeResults(this.services.db, this.column.subject, this.column.id, batch, this.refunds);
+      this.summary.flushes += 1;
+      this.summary.written += outcome.written;
+      this.summary.refunded += outcome.refunded;
+      this.summary.openCells = outcome.open;
+    });
+    return this.writing;
+  }
+}
+
+/** True after `ms`; false as soon as the signal is aborted. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

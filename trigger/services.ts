@@ -1,0 +1,35 @@
+import { createPostgresDb } from "../src/db/client";
+import { DispatchError, type Dispatcher } from "../src/dispatch/types";
+import { createPrices } from "../src/domain/prices";
+import { creditCostsFrom, parseEnv } from "../src/env";
+import { createProviders } from "../src/providers";
+import { createLogger, systemClock, type Services } from "../src/services";
+
+// Services for one Trigger.dev run, built from the task process's environment. The database pool
+// lives for the run only and is closed when it ends, so no connection outlives the work it served.
+
+// Tasks never dispatch further work; a dispatcher that refuses keeps that explicit.
+const noDispatch: Dispatcher = {
+  trigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
+  batchTrigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
+  cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
+};
+
+export async function withTaskServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+  const env = parseEnv(process.env);
+  if (!env.DATABASE_URL) throw new Error("DATABASE_URL must be set for background tasks");
+  const { db, close } = createPostgresDb(env.DATABASE_URL, { max: 10 });
+  const services: Services = {
+    db,
+    dispatcher: noDispatch,
+    prices: createPrices(creditCostsFrom(env)),
+    clock: systemClock,
+    logger: createLogger(env.LOG_LEVEL),
+    providers: createProviders(process.env),
+  };
+  try {
+    return await work(services);
+  } finally {
+    await close();
+  }
+}
