@@ -7,7 +7,7 @@ import { AppError } from "../errors";
 import type { Services } from "../services";
 import { holdColumnForDispatch } from "./column-lock";
 import { AI_BATCH_SIZE, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
-import { chargeCredits, isUniqueViolation, priceOf } from "./credits";
+import { chargeCredits, isUniqueViolation, priceOf, refundManyCtes } from "./credits";
 import { requireList } from "./lists";
 import { inferSchema } from "./schema-inference";
 import { columnView } from "./views";
@@ -361,37 +361,82 @@ export async function updateColumn(
 }
 
 /** Stops what is still running for deleted columns; best effort, the tasks also check that their column exists. */
-export async function cancelColumnRuns(services: Services, runIdLists: ReadonlyArray<readonly string[]>): Promise<void> {
+async function cancelColumnRuns(services: Services, runIdLists: ReadonlyArray<readonly string[]>): Promise<void> {
   const ids = runIdLists.flat();
   if (ids.length === 0) return;
   const result = await services.dispatcher.cancel(ids);
   if (result.failed.length > 0) services.logger.warn("column run cancellation incomplete", { failed: result.failed });
 }
 
+/**
+ * Deletes the workspace's columns that match `filter` (their cells cascade), refunding every cell
+ * that was paid for and will now never be filled: pending or processing cells of columns charged at
+ * dispatch, and of contact columns only those already charged in the task. Each refund uses the
+ * cell's `cell-refund:` key, the one the task would use, so a cell is never refunded twice. Then the
+ * columns' runs are cancelled: deleted first, cancelled after, so a task that wakes up in between
+ * finds no column and stops. A constant number of statements for any number of columns and cells.
+ */
+export async function deleteColumnsRefundingUnfinished(services: Services, workspaceId: string, filter: SQL): Promise<number> {
+  const { db, prices } = services;
+  const runIds = await db.transaction(async (tx) => {
+    const doomed = await tx
+      .select()
+      .from(columns)
+      .where(and(eq(columns.workspaceId, workspaceId), filter))
+      .for("update");
+    if (doomed.length === 0) return null;
+    const priced = doomed.flatMap((column) => {
+      const plan = planColumn(column);
+      if (plan.kind === "static") return [];
+      return [{ column_id: column.id, action: plan.creditAction, price: prices.costOf(plan.creditAction) ?? 0, charged_in_task: plan.chargedInTask }];
+    });
+    if (priced.length > 0) {
+      await tx.execute(sql`
+        with plan as (
+          select * from jsonb_to_recordset(${jsonParam(priced)}) as p(column_id uuid, action text, price bigint, charged_in_task boolean)
+        ), unfinished as (
+          -- Locked, so a result a task is writing right now either lands first (and the cell is not
+          -- unfinished any more) or finds the cell gone.
+          select c.run_token, c.column_id from list_cells c join plan p on p.column_id = c.column_id
+          where c.status in ('pending', 'processing') and c.run_token is not null
+          for update of c
+        ), unfinished_company as (
+          select c.run_token, c.column_id from list_company_cells c join plan p on p.column_id = c.column_id
+          where c.status in ('pending', 'processing') and c.run_token is not null
+          for update of c
+        ), ${refundManyCtes(
+          workspaceId,
+          sql`select 'cell-refund:' || u.run_token as dedupe_key, p.action, p.price as amount, 'column'::text as reference_type,
+                     u.column_id as reference_id, 'Refund: column deleted before the cell was filled'::text as note
+              from (select * from unfinished union all select * from unfinished_company) u
+              join plan p on p.column_id = u.column_id
+              where not p.charged_in_task
+                 or exists (select 1 from credit_ledger l
+                            where l.workspace_id = ${workspaceId} and l.dedupe_key = 'cell-charge:' || u.run_token)`,
+        )}
+        select (select count(*) from refund_entries) as refunded`);
+    }
+    await tx.delete(columns).where(sql`${columns.id} = any(${uuidArray(doomed.map((c) => c.id))})`);
+    return doomed.map((c) => c.triggerRunIds);
+  });
+  if (!runIds) return 0;
+  await cancelColumnRuns(services, runIds);
+  return runIds.length;
+}
+
 export async function deleteColumn(services: Services, workspaceId: string, listId: string, columnId: string): Promise<void> {
-  const { db } = services;
-  const column = await requireColumn(db, workspaceId, listId, columnId);
+  const column = await requireColumn(services.db, workspaceId, listId, columnId);
   if (column.builtInKey) {
     // Built-in columns mirror the row's own fields and no route can create them again.
     throw AppError.validation([{ path: "colId", message: `Built-in column "${column.name}" cannot be deleted` }]);
   }
-  // Deleted first, cancelled after: a task that wakes up in between finds no column and stops.
-  const deleted = await db
-    .delete(columns)
-    .where(and(eq(columns.id, columnId), eq(columns.listId, listId)))
-    .returning({ triggerRunIds: columns.triggerRunIds });
-  if (deleted.length === 0) throw AppError.notFound("Column");
-  await cancelColumnRuns(services, deleted.map((d) => d.triggerRunIds));
+  const deleted = await deleteColumnsRefundingUnfinished(services, workspaceId, and(eq(columns.id, columnId), eq(columns.listId, listId))!);
+  if (deleted === 0) throw AppError.notFound("Column");
 }
 
 export async function deletePreviewColumns(services: Services, workspaceId: string, listId: string): Promise<void> {
-  const { db } = services;
-  await requireList(db, workspaceId, listId);
-  const deleted = await db
-    .delete(columns)
-    .where(and(eq(columns.listId, listId), eq(columns.isPreview, true)))
-    .returning({ triggerRunIds: columns.triggerRunIds });
-  await cancelColumnRuns(services, deleted.map((d) => d.triggerRunIds));
+  await requireList(services.db, workspaceId, listId);
+  await deleteColumnsRefundingUnfinished(services, workspaceId, and(eq(columns.listId, listId), eq(columns.isPreview, true))!);
 }
 
 export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null };

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, sql } from "drizzle-orm";
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Queryable } from "../db/client";
 import { creditLedger, workspaces } from "../db/schema";
 import { AppError } from "../errors";
@@ -173,4 +173,32 @@ export async function ledgerPage(
     }),
   );
   return { entries, nextCursor: rows.length > options.limit ? page[page.length - 1]!.id : null };
+}
+
+/**
+ * CTEs that refund many items in the statement they are part of: `source` is a query yielding
+ * (dedupe_key text, action text, amount bigint, reference_type text, reference_id uuid, note text).
+ * Keys already in the ledger are skipped, so each refund happens at most once; the balance moves once
+ * for all of them and every ledger row gets its running balance_after. Defines `refunds`, `refunded`
+ * (the balance update) and `refund_entries` (the ledger rows written).
+ */
+export function refundManyCtes(workspaceId: string, source: SQL): SQL {
+  return sql`
+    refunds as (
+      select s.*, sum(s.amount) over (order by s.dedupe_key) as running
+      from (${source}) s
+      where s.amount > 0
+        and not exists (select 1 from credit_ledger l where l.workspace_id = ${workspaceId} and l.dedupe_key = s.dedupe_key)
+    ), refunded as (
+      update workspaces set credit_balance = credit_balance + (select sum(amount) from refunds), updated_at = now()
+      where id = ${workspaceId} and exists (select 1 from refunds)
+      returning credit_balance
+    ), refund_entries as (
+      insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
+      select ${workspaceId}, 'refund', r.action, 1, r.amount,
+             refunded.credit_balance - (select sum(amount) from refunds) + r.running,
+             r.reference_type, r.reference_id, r.dedupe_key, r.note
+      from refunds r cross join refunded
+      returning id
+    )`;
 }

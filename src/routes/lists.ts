@@ -4,7 +4,7 @@ import { router } from "../context";
 import { uuidArray } from "../db/sql";
 import { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
-import { cancelColumnRuns } from "../domain/columns";
+import { deleteColumnsRefundingUnfinished } from "../domain/columns";
 import { createList, listCounts, requireList } from "../domain/lists";
 import { columnView, companyCellView, companyRowView, listView, personCellView, rowView } from "../domain/views";
 import type { Services } from "../services";
@@ -114,20 +114,15 @@ listRoutes.patch("/lists", validate("json", patchBody), async (c) => {
 });
 
 async function deleteList(services: Services, workspaceId: string, id: string) {
-  const { db } = services;
-  // The columns' runs are read before the delete cascades to them, and cancelled after it, so a task
-  // that wakes up in between already finds its column gone.
-  const runIds = await db
-    .select({ ids: columns.triggerRunIds })
-    .from(columns)
-    .where(and(eq(columns.listId, id), eq(columns.workspaceId, workspaceId)));
-  // Rows, company rows, columns and cells cascade; leads are workspace records and stay.
-  const deleted = await db
+  await requireList(services.db, workspaceId, id);
+  // The list's columns go first, so their unfinished cells are refunded and their runs cancelled;
+  // then rows, company rows and the rest cascade with the list. Leads are workspace records and stay.
+  await deleteColumnsRefundingUnfinished(services, workspaceId, eq(columns.listId, id));
+  const deleted = await services.db
     .delete(lists)
     .where(and(eq(lists.id, id), eq(lists.workspaceId, workspaceId)))
     .returning({ id: lists.id });
   if (deleted.length === 0) throw AppError.notFound("List");
-  await cancelColumnRuns(services, runIds.map((r) => r.ids));
 }
 
 listRoutes.delete("/lists/:id", validate("param", idParam), async (c) => {

@@ -4,6 +4,7 @@ import { columns } from "../../db/schema";
 import { jsonParam, uuidArray } from "../../db/sql";
 import type { ProviderColumn, RowData } from "../../providers/types";
 import type { Subject } from "../column-kinds";
+import { refundManyCtes } from "../credits";
 
 // The SQL of the column tasks: load the column, claim its queued cells, write results back. Every
 // statement here is set-based: one claim per run and one write per flush, whatever the row count.
@@ -221,27 +222,15 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
         from input i
         where c.id = i.cell_id and c.run_token = i.run_token
         returning c.id, c.run_token, c.error, i.refund or i.misfit as refund
-      ), refunds as (
-        select 'cell-refund:' || w.run_token as dedupe_key, coalesce(w.error, 'no match') as note,
-               row_number() over (order by w.run_token) as n
-        from written w
-        where w.refund and ${price} > 0
-          and not exists (select 1 from credit_ledger l
-                          where l.workspace_id = ${refunds.workspaceId} and l.dedupe_key = 'cell-refund:' || w.run_token)
-      ), moved as (
-        update workspaces set credit_balance = credit_balance + ${price} * (select count(*) from refunds), updated_at = now()
-        where id = ${refunds.workspaceId} and exists (select 1 from refunds)
-        returning credit_balance
-      ), entries as (
-        insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
-        select ${refunds.workspaceId}, 'refund', ${refunds.action}, 1, ${price},
-               moved.credit_balance - ${price} * ((select count(*) from refunds) - r.n),
-               'column', ${refunds.columnId}, r.dedupe_key, 'Refund: ' || r.note
-        from refunds r cross join moved
-        returning id
-      )
+      ), ${refundManyCtes(
+        refunds.workspaceId,
+        sql`select 'cell-refund:' || w.run_token as dedupe_key, ${refunds.action}::text as action, ${price} as amount,
+                   'column'::text as reference_type, ${refunds.columnId}::uuid as reference_id,
+                   'Refund: ' || coalesce(w.error, 'no match') as note
+            from written w where w.refund`,
+      )}
       select (select count(*) from written) as written,
-             (select count(*) from entries) as refunded,
+             (select count(*) from refund_entries) as refunded,
              (select count(*) from ${cells} o
               where o.column_id = ${columnId} and o.status in ('pending', 'processing')
                 and not exists (select 1 from written w where w.id = o.id)) as open
