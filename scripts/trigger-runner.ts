@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { createTaskExecutor } from "../src/dispatch/in-process";
 import { startRunnerServer } from "../src/dispatch/runner-server";
-import { DispatchError, type Dispatcher } from "../src/dispatch/types";
+import { refusingDispatcher } from "../src/dispatch/refusing";
 import { openDatabase } from "../src/db/open";
 import { createPrices } from "../src/domain/prices";
 import { creditCostsFrom, parseEnv } from "../src/env";
@@ -39,14 +39,8 @@ const logger = createLogger(env.LOG_LEVEL);
 const appEnv = parseEnv(process.env);
 const database = await openDatabase(appEnv);
 const prices = createPrices(creditCostsFrom(appEnv));
-// Tasks never dispatch further work; a dispatcher that refuses keeps that explicit.
-const noDispatch: Dispatcher = {
-  trigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
-  batchTrigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
-  cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
-};
 const providers = createProviders(process.env);
-const services = (): Services => ({ db: database.db, dispatcher: noDispatch, prices, clock: systemClock, logger, providers });
+const services = (): Services => ({ db: database.db, dispatcher: refusingDispatcher("tasks do not dispatch further work"), prices, clock: systemClock, logger, providers });
 const registry = createTaskRegistry(services);
 
 const executor = createTaskExecutor({

@@ -10,6 +10,8 @@ import { cellRoutes } from "./routes/cells";
 import { columnRoutes } from "./routes/columns";
 import { companyRoutes } from "./routes/companies";
 import { creditRoutes } from "./routes/credits";
+import { enrichmentRunRoutes } from "./routes/enrichment";
+import { enrichmentCatalogRoutes } from "./routes/enrichments";
 import { leadRoutes } from "./routes/leads";
 import { listRoutes } from "./routes/lists";
 import { rowRoutes } from "./routes/rows";
@@ -79,6 +81,8 @@ export function createApp(buildServices: ServicesFactory) {
   app.route("/api", rowRoutes);
   app.route("/api", companyRoutes);
   app.route("/api", cellRoutes);
+  app.route("/api", enrichmentCatalogRoutes);
+  app.route("/api", enrichmentRunRoutes);
   app.route("/api", columnRoutes);
 
   app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));

@@ -1,7 +1,7 @@
 import { createApp } from "./app";
 import { createPostgresDb } from "./db/client";
 import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
-import { DispatchError, type Dispatcher } from "./dispatch/types";
+import { refusingDispatcher } from "./dispatch/refusing";
 import { createPrices } from "./domain/prices";
 import { creditCostsFrom, parseEnv } from "./env";
 import { createProviders } from "./providers";
@@ -19,11 +19,7 @@ export type WorkerEnv = {
 
 // Without a Trigger.dev key the Worker still serves every route that needs no background work;
 // the ones that do answer DISPATCH_FAILED with this reason instead of failing at start-up.
-const unconfiguredDispatcher: Dispatcher = {
-  trigger: () => Promise.reject(new DispatchError("Background work is not configured: set TRIGGER_SECRET_KEY")),
-  batchTrigger: () => Promise.reject(new DispatchError("Background work is not configured: set TRIGGER_SECRET_KEY")),
-  cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
-};
+const unconfiguredDispatcher = refusingDispatcher("Background work is not configured: set TRIGGER_SECRET_KEY");
 
 type Configured = { app: ReturnType<typeof createApp>; env: WorkerEnv };
 

@@ -1,5 +1,5 @@
 import { createPostgresDb } from "../src/db/client";
-import { DispatchError, type Dispatcher } from "../src/dispatch/types";
+import { refusingDispatcher } from "../src/dispatch/refusing";
 import { createPrices } from "../src/domain/prices";
 import { creditCostsFrom, parseEnv } from "../src/env";
 import { createProviders } from "../src/providers";
@@ -8,12 +8,6 @@ import { createLogger, systemClock, type Services } from "../src/services";
 // Services for one Trigger.dev run, built from the task process's environment. The database pool
 // lives for the run only and is closed when it ends, so no connection outlives the work it served.
 
-// Tasks never dispatch further work; a dispatcher that refuses keeps that explicit.
-const noDispatch: Dispatcher = {
-  trigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
-  batchTrigger: () => Promise.reject(new DispatchError("tasks do not dispatch")),
-  cancel: async (ids) => ({ cancelled: [], failed: [...ids] }),
-};
 
 export async function withTaskServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
   const env = parseEnv(process.env);
@@ -21,7 +15,7 @@ export async function withTaskServices<T>(work: (services: Services) => Promise<
   const { db, close } = createPostgresDb(env.DATABASE_URL, { max: 10 });
   const services: Services = {
     db,
-    dispatcher: noDispatch,
+    dispatcher: refusingDispatcher("tasks do not dispatch further work"),
     prices: createPrices(creditCostsFrom(env)),
     clock: systemClock,
     logger: createLogger(env.LOG_LEVEL),

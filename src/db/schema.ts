@@ -426,6 +426,8 @@ export const enrichmentRunItems = pgTable(
   },
   (t) => [
     uniqueIndex("enrichment_run_items_run_lead_key").on(t.runId, t.leadId),
+    // Items page by id within a run, with or without a status filter.
+    index("enrichment_run_items_run_idx").on(t.runId, t.id),
     index("enrichment_run_items_run_status_idx").on(t.runId, t.status, t.id),
   ],
 );

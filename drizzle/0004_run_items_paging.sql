@@ -1,0 +1,1 @@
+CREATE INDEX "enrichment_run_items_run_idx" ON "enrichment_run_items" USING btree ("run_id","id");

@@ -1,0 +1,249 @@
+import { and, eq, sql } from "drizzle-orm";
+import { rowsOf, type Queryable } from "../../db/client";
+import { jsonParam } from "../../db/sql";
+import { enrichmentRuns } from "../../db/schema";
+import { AppError } from "../../errors";
+import type { Services } from "../../services";
+import { parseOrThrow } from "../../validation";
+import { offeredEntry, type OutputTarget } from "../catalog";
+import { balanceOf, chargeCredits } from "../credits";
+import { runChargeKey } from "./credits";
+import { holdRunForDispatch } from "./dispatch-lock";
+import { planRun, type Plan, type RunRequest, type RunScope, type WritePolicy } from "./planner";
+
+/** The body of POST /api/enrichment after the route's validation. */
+export type EnrichmentRunBody = {
+  enrichmentId: string;
+  mode: "persisted" | "preview";
+  scope: RunScope;
+  input: Record<string, unknown>;
+  output: { target?: OutputTarget; attributeKey?: string };
+  writePolicy: WritePolicy;
+  idempotencyKey?: string;
+};
+
+export type StartedRun = {
+  enrichmentRunId: string;
+  runId: string;
+  status: string;
+  leadCount: number;
+  triggerRunId: string | null;
+  reusedExistingRun: boolean;
+};
+
+export type RunPreview = {
+  mode: "preview";
+  leadCount: number;
+  cost: { creditAction: string; required: number; balance: number; sufficient: boolean };
+};
+
+/** The entry (404 when not offered), its validated input and the output defaults. */
+function resolveRequest(body: EnrichmentRunBody): RunRequest {
+  const entry = offeredEntry(body.enrichmentId);
+  if (!entry) throw AppError.notFound("Enrichment");
+  return {
+    entry,
+    input: parseOrThrow(entry.input, body.input, "input"),
+    scope: body.scope,
+    target: body.output.target ?? entry.defaultOutput.target,
+    attributeKey: body.output.attributeKey ?? entry.defaultOutput.attributeKey,
+    writePolicy: body.writePolicy,
+  };
+}
+
+/** Plans without writing anything: the answer of `mode: "preview"`. */
+export async function previewEnrichmentRun(services: Services, workspaceId: string, body: EnrichmentRunBody): Promise<RunPreview> {
+  const plan = await planRun(services.db, services.prices, workspaceId, resolveRequest(body));
+  const balance = await balanceOf(services.db, workspaceId);
+  return {
+    mode: "preview",
+    leadCount: plan.leads.length,
+    cost: { creditAction: plan.creditAction, required: plan.required, balance, sufficient: balance >= plan.required },
+  };
+}
+
+/** JSON with object keys sorted at every depth, so equal requests hash equally whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** SHA-256 of the request with every default applied, the idempotency key excluded. */
+async function requestHash(request: RunRequest): Promise<string> {
+  const canonical = canonicalJson({
+    enrichmentId: request.entry.slug,
+    scope: request.scope,
+    input: request.input,
+    output: { target: request.target, attributeKey: request.attributeKey },
+    writePolicy: request.writePolicy,
+  });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+type KeyedRun = Pick<typeof enrichmentRuns.$inferSelect, "id" | "status" | "resolvedCount" | "triggerRunId" | "requestHash">;
+
+async function runWithKey(db: Queryable, workspaceId: string, key: string): Promise<KeyedRun | undefined> {
+  const [run] = await db
+    .select({
+      id: enrichmentRuns.id,
+      status: enrichmentRuns.status,
+      resolvedCount: enrichmentRuns.resolvedCount,
+      triggerRunId: enrichmentRuns.triggerRunId,
+      requestHash: enrichmentRuns.requestHash,
+    })
+    .from(enrichmentRuns)
+    .where(and(eq(enrichmentRuns.workspaceId, workspaceId), eq(enrichmentRuns.idempotencyKey, key)));
+  return run;
+}
+
+function reuse(run: KeyedRun, hash: string): StartedRun {
+  if (run.requestHash !== hash) {
+    throw new AppError("IDEMPOTENCY_KEY_REUSED", "This idempotencyKey was already used with a different request body");
+  }
+  return started(run, true);
+}
+
+const started = (run: Pick<KeyedRun, "id" | "status" | "resolvedCount" | "triggerRunId">, reusedExistingRun: boolean): StartedRun => ({
+  enrichmentRunId: run.id,
+  runId: run.id,
+  status: run.status,
+  leadCount: run.resolvedCount,
+  triggerRunId: run.triggerRunId,
+  reusedExistingRun,
+});
+
+async function lockWorkspaceBalance(tx: Queryable, workspaceId: string): Promise<number> {
+  const [row] = rowsOf<{ credit_balance: string | number }>(
+    await tx.execute(sql`select credit_balance from workspaces where id = ${workspaceId} for update`),
+  );
+  if (!row) throw AppError.notFound("Workspace");
+  return Number(row.credit_balance);
+}
+
+async function insertRun(tx: Queryable, workspaceId: string, plan: Plan, key: string | undefined, hash: string) {
+  const [run] = await tx
+    .insert(enrichmentRuns)
+    .values({
+      workspaceId,
+      enrichmentSlug: plan.entry.slug,
+      enrichmentVersion: plan.entry.version,
+      mode: "persisted",
+      scopeType: plan.scope.type,
+      listId: plan.listId,
+      requested: plan.requested,
+      resolvedCount: plan.leads.length,
+      input: plan.input,
+      outputTarget: plan.target,
+      attributeKey: plan.attributeKey,
+      writePolicy: plan.writePolicy,
+      creditAction: plan.creditAction,
+      costPreview: plan.required,
+      idempotencyKey: key ?? null,
+      requestHash: hash,
+    })
+    .onConflictDoNothing({ target: [enrichmentRuns.workspaceId, enrichmentRuns.idempotencyKey], where: sql`idempotency_key is not null` })
+    .returning();
+  return run;
+}
+
+async function insertItems(tx: Queryable, workspaceId: string, runId: string, plan: Plan): Promise<void> {
+  const rows = plan.leads.map((lead) => ({ lead_id: lead.leadId, membership_id: lead.membershipId }));
+  await tx.execute(sql`
+    insert into enrichment_run_items (run_id, workspace_id, lead_id, list_id, membership_id)
+    select ${runId}::uuid, ${workspaceId}::uuid, x.lead_id, ${plan.listId}::uuid, x.membership_id
+    from jsonb_to_recordset(${jsonParam(rows)}) as x(lead_id uuid, membership_id uuid)`);
+}
+
+const DISPATCH_FAILED_MESSAGE = "The enrichment run could not be dispatched";
+
+/** Nothing is left pending forever: the run and every item fail, and nothing was charged. */
+async function markDispatchFailed(tx: Queryable, runId: string): Promise<void> {
+  await tx.execute(sql`
+    with run as (
+      update enrichment_runs set status = 'failed', error = ${DISPATCH_FAILED_MESSAGE}, updated_at = now()
+      where id = ${runId} returning id
+    )
+    update enrichment_run_items set status = 'failed', error_message = ${DISPATCH_FAILED_MESSAGE},
+           completed_at = now(), updated_at = now()
+    where run_id in (select id from run)`);
+}
+
+type Creation = { kind: "started"; run: StartedRun } | { kind: "dispatch_failed"; runId: string };
+
+/**
+ * Validates, plans, gates credits, writes the run and its items, dispatches the task and charges, in
+ * that order and in one transaction that holds the workspace row: concurrent requests of a workspace
+ * queue there, so a balance can never be spent twice and a repeated idempotency key always finds the
+ * run the first request committed. A dispatch failure still commits the run, as failed and unpaid.
+ */
+export async function createEnrichmentRun(services: Services, workspaceId: string, body: EnrichmentRunBody): Promise<StartedRun> {
+  const { db, prices, dispatcher, logger } = services;
+  const request = resolveRequest(body);
+  const key = body.idempotencyKey;
+  const hash = await requestHash(request);
+  if (key) {
+    const existing = await runWithKey(db, workspaceId, key);
+    if (existing) return reuse(existing, hash);
+  }
+
+  const creation = await db.transaction(async (tx): Promise<Creation> => {
+    const balance = await lockWorkspaceBalance(tx, workspaceId);
+    if (key) {
+      const existing = await runWithKey(tx, workspaceId, key);
+      if (existing) return { kind: "started", run: reuse(existing, hash) };
+    }
+    const plan = await planRun(tx, prices, workspaceId, request);
+    if (plan.required > balance) throw AppError.insufficientCredits(plan.required, balance);
+
+    const run = await insertRun(tx, workspaceId, plan, key, hash);
+    if (!run) {
+      // Only reachable by a writer that skipped the workspace lock; the unique index still holds.
+      const existing = key ? await runWithKey(tx, workspaceId, key) : undefined;
+      if (!existing) throw new Error("enrichment run insert conflicted without an idempotency key");
+      return { kind: "started", run: reuse(existing, hash) };
+    }
+    await insertItems(tx, workspaceId, run.id, plan);
+    await holdRunForDispatch(tx, run.id);
+
+    let triggerRunId: string;
+    try {
+      ({ runId: triggerRunId } = await dispatcher.trigger("enrichment-run", { enrichmentRunId: run.id }));
+    } catch (error) {
+      logger.error("enrichment run dispatch failed", { enrichmentRunId: run.id, error: error instanceof Error ? error.message : String(error) });
+      await markDispatchFailed(tx, run.id);
+      return { kind: "dispatch_failed", runId: run.id };
+    }
+
+    if (plan.required > 0) {
+      const charge = await chargeCredits(tx, {
+        workspaceId,
+        action: plan.creditAction,
+        units: plan.leads.length,
+        amount: plan.required,
+        reference: { type: "enrichment_run", id: run.id },
+        dedupeKey: runChargeKey(run.id),
+      });
+      if (charge.status === "insufficient") throw AppError.insufficientCredits(charge.required, charge.balance);
+    }
+    await tx
+      .update(enrichmentRuns)
+      .set({ triggerRunId, costActual: plan.required, updatedAt: sql`now()` })
+      .where(eq(enrichmentRuns.id, run.id));
+    return { kind: "started", run: started({ ...run, triggerRunId }, false) };
+  });
+
+  if (creation.kind === "dispatch_failed") {
+    throw new AppError("DISPATCH_FAILED", DISPATCH_FAILED_MESSAGE, {
+      status: 502,
+      extra: { enrichmentRunId: creation.runId, runId: creation.runId },
+    });
+  }
+  return creation.run;
+}

@@ -1,0 +1,269 @@
+import { sql, type SQL } from "drizzle-orm";
+import { rowsOf, type Db } from "../../db/client";
+import { jsonParam } from "../../db/sql";
+import type { TaskContext } from "../../dispatch/types";
+import type { Services } from "../../services";
+import { catalogEntry, type CatalogEntry } from "../catalog";
+import { refundSettledItemsNow } from "./credits";
+import { awaitRunCreationCommitted } from "./dispatch-lock";
+import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
+
+// The `enrichment-run` task: enriches a run's items batch by batch. Each batch is claimed in one
+// statement (pending → running, only while the run is running), answered by the provider with bounded
+// concurrency, and written in one statement (items and their targets together, so a crash leaves
+// either both or neither). Refunds for items that end skipped or failed follow each batch.
+
+export const ENRICHMENT_RUN_CONCURRENCY = 8;
+/**
+ * Attempts the dispatcher makes per task run (the in-process executor's default; configure
+ * Trigger.dev the same). The last attempt that fails marks the run failed.
+ */
+export const ENRICHMENT_RUN_MAX_ATTEMPTS = 3;
+/** How stale the task's view of "is the run cancelled?" may be before a provider call. */
+export const CANCEL_CHECK_INTERVAL_MS = 250;
+
+type RunState = {
+  id: string;
+  enrichment_slug: string;
+  input: Record<string, unknown>;
+  output_target: "lead" | "membership";
+  attribute_key: string;
+  write_policy: "overwrite" | "skip_existing";
+};
+
+type ClaimedItem = { id: string; leadId: string; membershipId: string | null; attempts: number; lead: LeadJson };
+
+/** Where results land: the table, and the item column that points at its row. */
+type Target = { table: SQL; itemKey: SQL; attributeKey: string; skipExisting: boolean };
+
+function targetOf(run: RunState, entry: CatalogEntry | undefined): Target {
+  const common = { attributeKey: run.attribute_key, skipExisting: run.write_policy === "skip_existing" };
+  if (run.output_target === "lead") return { table: sql.raw("leads"), itemKey: sql.raw("lead_id"), ...common };
+  const table = entry?.subject === "company" ? "list_company_rows" : "list_rows";
+  return { table: sql.raw(table), itemKey: sql.raw("membership_id"), ...common };
+}
+
+/** `t` (the target row) already holds a value under the attribute key. */
+const holdsValue = (target: Target) => sql`coalesce(t.attributes ->> ${target.attributeKey}::text, '') <> ''`;
+const mustSkip = (target: Target) => (target.skipExisting ? holdsValue(target) : sql`false`);
+
+/**
+ * Marks the run running and returns it, or nothing when it is gone or already over. On a retry the
+ * items the failed attempt left running go back to pending, to be claimed (and counted) again.
+ */
+async function startRun(db: Db, runId: string, reclaimRunning: boolean): Promise<RunState | undefined> {
+  const [run] = rowsOf<RunState>(
+    await db.execute(sql`
+      with run as (
+        update enrichment_runs set status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
+        where id = ${runId} and status in ('pending', 'running')
+        returning id, enrichment_slug, input, output_target, attribute_key, write_policy
+      ), reclaimed as (
+        update enrichment_run_items set status = 'pending', updated_at = now()
+        where ${reclaimRunning ? sql`true` : sql`false`} and run_id in (select id from run) and status = 'running'
+      )
+      select * from run`),
+  );
+  return run;
+}
+
+/**
+ * Claims up to `size` pending items while the run is running. Items whose target is gone, or (with
+ * skip_existing) already holds a value, are settled as skipped on the way instead of claimed.
+ */
+async function claimBatch(db: Db, runId: string, target: Target, size: number): Promise<{ claimed: ClaimedItem[]; skipped: number }> {
+  const [row] = rowsOf<{ skipped: string | number; claimed: ClaimedItem[] }>(
+    await db.execute(sql`
+      with candidates as (
+        select i.id from enrichment_run_items i
+        where i.run_id = ${runId} and i.status = 'pending'
+          and exists (select 1 from enrichment_runs r where r.id = ${runId} and r.status = 'running')
+        order by i.id limit ${size}
+        for update of i skip locked
+      ), checked as (
+        select c.id, t.id is null as missing, ${mustSkip(target)} as has_value
+        from candidates c
+        join enrichment_run_items i on i.id = c.id
+        left join ${target.table} t on t.id = i.${target.itemKey}
+      ), skipped as (
+        update enrichment_run_items i
+        set status = 'skipped', skipped_reason = case when k.missing then 'target_missing' else 'existing_value' end,
+            completed_at = now(), updated_at = now()
+        from checked k where i.id = k.id and (k.missing or k.has_value)
+        returning i.id
+      ), claimed as (
+        update enrichment_run_items i
+        set status = 'running', attempts = i.attempts + 1, started_at = now(), updated_at = now()
+        from checked k where i.id = k.id and not (k.missing or k.has_value)
+        returning i.id, i.lead_id, i.membership_id, i.attempts
+      )
+      select (select count(*) from skipped) as skipped,
+             coalesce((select json_agg(json_build_object('id', c.id, 'leadId', c.lead_id, 'membershipId', c.membership_id,
+                                                         'attempts', c.attempts, 'lead', to_jsonb(l)) order by c.id)
+                       from claimed c join leads l on l.id = c.lead_id), '[]'::json) as claimed`),
+  );
+  return { claimed: row?.claimed ?? [], skipped: Number(row?.skipped ?? 0) };
+}
+
+/**
+ * Writes a batch's outcomes and their results in one statement. Only items still running under the
+ * same claim (attempt number) are written, so a stale or repeated flush changes nothing. With
+ * skip_existing, a target that gained a value meanwhile keeps it and the item is skipped. Target rows
+ * are locked in id order, so two runs writing the same leads cannot deadlock. Returns how many items
+ * ended skipped or failed (owed a refund).
+ */
+async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedItem[], outcomes: ItemOutcome[]): Promise<number> {
+  const records = items.map((item, index) => {
+    const outcome = outcomes[index]!;
+    return {
+      id: item.id,
+      attempts: item.attempts,
+      status: outcome.status,
+      result: outcome.status === "completed" ? outcome.result : null,
+      skipped_reason: outcome.status === "skipped" ? outcome.skippedReason : null,
+      error_message: outcome.status === "failed" ? outcome.errorMessage : null,
+      error_details: outcome.status === "failed" ? outcome.errorDetails : null,
+      provider: outcome.provider,
+      provider_submission_id: outcome.providerSubmissionId,
+    };
+  });
+  const [row] = rowsOf<{ unpaid: string | number }>(
+    await db.execute(sql`
+      with outcome as (
+        select * from jsonb_to_recordset(${jsonParam(records)}) as o(
+          id uuid, attempts int, status text, result jsonb, skipped_reason text, error_message text,
+          error_details jsonb, provider text, provider_submission_id text)
+      ), settled as (
+        select o.*, (o.status = 'completed' and ${mustSkip(target)}) as already_set
+        from outcome o
+        join enrichment_run_items i on i.id = o.id
+        left join ${target.table} t on t.id = i.${target.itemKey}
+      ), done as (
+        update enrichment_run_items i
+        set status = case when s.already_set then 'skipped' else s.status end,
+            result = case when s.already_set then null else s.result end,
+            skipped_reason = case when s.already_set then 'existing_value' else s.skipped_reason end,
+            error_message = s.error_message, error_details = s.error_details,
+            provider = s.provider, provider_submission_id = s.provider_submission_id,
+            completed_at = now(), updated_at = now()
+        from settled s
+        where i.id = s.id and i.run_id = ${runId} and i.status = 'running' and i.attempts = s.attempts
+        returning i.id, i.status, i.result, i.${target.itemKey} as target_id
+      ), locked as (
+        select t.id from ${target.table} t
+        where t.id in (select target_id from done where status = 'completed')
+        order by t.id for update
+      ), written as (
+        update ${target.table} t
+        set attributes = t.attributes || jsonb_build_object(${target.attributeKey}::text, d.result), updated_at = now()
+        from done d join locked on locked.id = d.target_id
+        where d.status = 'completed' and t.id = d.target_id
+      )
+      select count(*) filter (where status <> 'completed') as unpaid from done`),
+  );
+  return Number(row?.unpaid ?? 0);
+}
+
+/** The run is completed once no item is pending or running (a cancelled run stays cancelled). */
+async function completeIfSettled(db: Db, runId: string): Promise<void> {
+  await db.execute(sql`
+    update enrichment_runs set status = 'completed', completed_at = now(), updated_at = now()
+    where id = ${runId} and status = 'running'
+      and not exists (select 1 from enrichment_run_items i where i.run_id = ${runId} and i.status in ('pending', 'running'))`);
+}
+
+/** The worker gave up for good: the run fails and no item is left pending or running. */
+async function failForGood(db: Db, runId: string, message: string): Promise<void> {
+  await db.execute(sql`
+    with run as (
+      update enrichment_runs set status = 'failed', error = ${message}, updated_at = now()
+      where id = ${runId} and status in ('pending', 'running')
+      returning id
+    )
+    update enrichment_run_items set status = 'failed', error_message = ${message}, completed_at = now(), updated_at = now()
+    where run_id = ${runId} and status in ('pending', 'running')
+      and (exists (select 1 from run) or exists (select 1 from enrichment_runs r where r.id = ${runId} and r.status = 'cancelled'))`);
+  await refundSettledItemsNow(db, runId);
+}
+
+/**
+ * Whether the task should stop before another provider call: the run was cancelled (the task's
+ * signal, or the run's status, read at most every CANCEL_CHECK_INTERVAL_MS).
+ */
+function cancellationWatch(db: Db, runId: string, signal: AbortSignal) {
+  let checkedAt = 0;
+  let stopped = false;
+  let pending: Promise<boolean> | undefined;
+  const read = async () => {
+    const [row] = rowsOf<{ status: string }>(await db.execute(sql`select status from enrichment_runs where id = ${runId}`));
+    stopped = row?.status !== "running";
+    checkedAt = Date.now();
+    return stopped;
+  };
+  return {
+    /** The claim statement just saw the run running. */
+    seenRunning() {
+      checkedAt = Date.now();
+    },
+    async stopped(): Promise<boolean> {
+      if (signal.aborted || stopped) return true;
+      if (Date.now() - checkedAt < CANCEL_CHECK_INTERVAL_MS) return false;
+      pending ??= read().finally(() => (pending = undefined));
+      return pending;
+    },
+  };
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The `enrichment-run` task handler: `runEnrichmentRun(services, { enrichmentRunId }, ctx)`. */
+export async function runEnrichmentRun(
+  services: Services,
+  payload: { enrichmentRunId: string },
+  ctx: TaskContext,
+  options: { concurrency?: number } = {},
+): Promise<void> {
+  const { db, logger } = services;
+  const runId = payload.enrichmentRunId;
+  const concurrency = Math.max(1, options.concurrency ?? ENRICHMENT_RUN_CONCURRENCY);
+  try {
+    await awaitRunCreationCommitted(db, runId);
+    const run = await startRun(db, runId, ctx.attempt > 1);
+    if (!run) return;
+    const entry = catalogEntry(run.enrichment_slug);
+    const target = targetOf(run, entry);
+    const watch = cancellationWatch(db, runId, ctx.signal);
+
+    while (!ctx.signal.aborted) {
+      const { claimed, skipped } = await claimBatch(db, runId, target, concurrency);
+      watch.seenRunning();
+      if (claimed.length === 0 && skipped === 0) break;
+      const outcomes = await Promise.all(
+        claimed.map(async (item): Promise<ItemOutcome> => {
+          if (await watch.stopped()) return { status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null };
+          if (!entry) {
+            return {
+              status: "failed",
+              errorMessage: `Enrichment ${run.enrichment_slug} is no longer available`,
+              errorDetails: null,
+              provider: null,
+              providerSubmissionId: null,
+            };
+          }
+          return enrichLead(services.providers[entry.provider.kind], entry, run.input, item.lead);
+        }),
+      );
+      const unpaid = claimed.length > 0 ? await flushBatch(db, runId, target, claimed, outcomes) : 0;
+      if (skipped + unpaid > 0) await refundSettledItemsNow(db, runId);
+    }
+    await completeIfSettled(db, runId);
+  } catch (error) {
+    if (ctx.attempt >= ENRICHMENT_RUN_MAX_ATTEMPTS) {
+      logger.error("enrichment run failed for good", { enrichmentRunId: runId, attempt: ctx.attempt, error: describe(error) });
+      await failForGood(db, runId, "The enrichment worker failed").catch((cleanup: unknown) =>
+        logger.error("could not mark the enrichment run failed", { enrichmentRunId: runId, error: describe(cleanup) }),
+      );
+    }
+    throw error;
+  }
+}
