@@ -10,7 +10,7 @@ const h = useHarness();
 
 let owner: Client;
 let intruder: Client;
-const ids = { list: "", row: "", company: "", lead: "", column: "", companyColumn: "" };
+const ids = { list: "", row: "", company: "", lead: "", column: "", companyColumn: "", aiColumn: "", run: "" };
 
 async function ownerState() {
   const [state] = rowsOf<Record<string, string>>(
@@ -23,6 +23,9 @@ async function ownerState() {
         (select json_agg(c order by c.id) from list_columns c where c.workspace_id = ${owner.workspaceId}) as columns,
         (select json_agg(c order by c.id) from list_cells c where c.list_id = ${ids.list}) as cells,
         (select json_agg(c order by c.id) from list_company_cells c where c.list_id = ${ids.list}) as company_cells,
+        (select json_agg(r order by r.id) from enrichment_runs r where r.workspace_id = ${owner.workspaceId}) as runs,
+        (select json_agg(i order by i.id) from enrichment_run_items i where i.workspace_id = ${owner.workspaceId}) as items,
+        (select json_agg(l order by l.id) from credit_ledger l where l.workspace_id = ${owner.workspaceId}) as ledger,
         (select credit_balance from workspaces where id = ${owner.workspaceId}) as balance`),
   );
   return state;
@@ -38,6 +41,9 @@ beforeAll(async () => {
   ids.lead = (await owner.post("/api/leads", { type: "person", name: { full: "Grace Hopper" }, contacts: [{ value: "grace@navy.mil" }] })).body.lead.id;
   ids.column = await addColumn(h.db, owner.workspaceId, ids.list, { name: "Notes" });
   ids.companyColumn = await addColumn(h.db, owner.workspaceId, ids.list, { name: "Size", subject: "company" });
+  ids.aiColumn = (await owner.post(`/api/lists/${ids.list}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id;
+  ids.run = (await owner.post("/api/enrichment", { enrichmentId: "work_email", scope: { type: "explicit_leads", leadIds: [ids.lead] } })).body.enrichmentRunId;
+  await h.settle();
 });
 
 type Attempt = [label: string, method: string, path: () => string, body: () => unknown, notFound: string];
@@ -68,6 +74,25 @@ const attempts: Attempt[] = [
     () => ({ columnId: ids.companyColumn, value: "x" }),
     "List not found",
   ],
+  ["list columns", "GET", () => `/api/lists/${ids.list}/columns`, () => undefined, "List not found"],
+  ["create a column", "POST", () => `/api/lists/${ids.list}/columns`, () => ({ name: "Mine", isDynamic: true, prompt: "x" }), "List not found"],
+  ["patch a column", "PATCH", () => `/api/lists/${ids.list}/columns/${ids.column}`, () => ({ name: "Mine" }), "List not found"],
+  ["promote a column", "PATCH", () => `/api/lists/${ids.list}/columns/${ids.aiColumn}`, () => ({ isPreview: false }), "List not found"],
+  ["delete a column", "DELETE", () => `/api/lists/${ids.list}/columns/${ids.aiColumn}`, () => undefined, "List not found"],
+  ["clean up previews", "POST", () => `/api/lists/${ids.list}/columns/cleanup-previews`, () => ({}), "List not found"],
+  ["read preview cells", "GET", () => `/api/lists/${ids.list}/columns/${ids.aiColumn}/preview-cells`, () => undefined, "List not found"],
+  ["generate", "POST", () => `/api/lists/${ids.list}/columns/${ids.aiColumn}/generate`, () => ({ rowIds: [ids.row] }), "List not found"],
+  [
+    "enrich the owner's leads",
+    "POST",
+    () => "/api/enrichment",
+    () => ({ enrichmentId: "work_email", scope: { type: "explicit_leads", leadIds: [ids.lead] } }),
+    "Lead not found",
+  ],
+  ["enrich the owner's list", "POST", () => "/api/enrichment", () => ({ enrichmentId: "work_email", scope: { type: "list", listId: ids.list } }), "List not found"],
+  ["read a run", "GET", () => `/api/enrichment/${ids.run}`, () => undefined, "Enrichment run not found"],
+  ["read a run's items", "GET", () => `/api/enrichment/${ids.run}/items`, () => undefined, "Enrichment run not found"],
+  ["cancel a run", "POST", () => `/api/enrichment/${ids.run}/cancel`, () => ({}), "Enrichment run not found"],
 ];
 
 describe("another workspace's ids", () => {
