@@ -292,29 +292,34 @@ export const columns = pgTable(
 export const cellStatuses = ["pending", "processing", "completed", "complete", "failed"] as const;
 export type CellStatus = (typeof cellStatuses)[number];
 
+// The fields every cell has; person cells and company cells differ only in the row they belong to.
+const cellFields = () => ({
+  id: id(),
+  listId: uuid("list_id")
+    .notNull()
+    .references(() => lists.id, { onDelete: "cascade" }),
+  columnId: uuid("column_id")
+    .notNull()
+    .references(() => columns.id, { onDelete: "cascade" }),
+  value: jsonb("value"),
+  status: text("status", { enum: cellStatuses }).notNull().default("pending"),
+  reasoning: text("reasoning"),
+  error: text("error"),
+  metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+  // A fresh token each time the cell is queued for enrichment: the key that makes its charge and
+  // refund happen at most once per enrichment, however often a task is retried.
+  runToken: uuid("run_token"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
 export const personCells = pgTable(
   "list_cells",
   {
-    id: id(),
-    listId: uuid("list_id")
-      .notNull()
-      .references(() => lists.id, { onDelete: "cascade" }),
-    columnId: uuid("column_id")
-      .notNull()
-      .references(() => columns.id, { onDelete: "cascade" }),
+    ...cellFields(),
     rowId: uuid("row_id")
       .notNull()
       .references(() => personRows.id, { onDelete: "cascade" }),
-    value: jsonb("value"),
-    status: text("status", { enum: cellStatuses }).notNull().default("pending"),
-    reasoning: text("reasoning"),
-    error: text("error"),
-    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
-    // A fresh token each time the cell is queued for enrichment: the key that makes its charge and
-    // refund happen at most once per enrichment, however often a task is retried.
-    runToken: uuid("run_token"),
-    createdAt: createdAt(),
-    updatedAt: updatedAt(),
   },
   (t) => [
     uniqueIndex("list_cells_column_row_key").on(t.columnId, t.rowId),
@@ -326,24 +331,10 @@ export const personCells = pgTable(
 export const companyCells = pgTable(
   "list_company_cells",
   {
-    id: id(),
-    listId: uuid("list_id")
-      .notNull()
-      .references(() => lists.id, { onDelete: "cascade" }),
-    columnId: uuid("column_id")
-      .notNull()
-      .references(() => columns.id, { onDelete: "cascade" }),
+    ...cellFields(),
     companyRowId: uuid("company_row_id")
       .notNull()
       .references(() => companyRows.id, { onDelete: "cascade" }),
-    value: jsonb("value"),
-    status: text("status", { enum: cellStatuses }).notNull().default("pending"),
-    reasoning: text("reasoning"),
-    error: text("error"),
-    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
-    runToken: uuid("run_token"),
-    createdAt: createdAt(),
-    updatedAt: updatedAt(),
   },
   (t) => [
     uniqueIndex("list_company_cells_column_row_key").on(t.columnId, t.companyRowId),

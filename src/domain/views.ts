@@ -42,34 +42,16 @@ export function columnView(column: typeof columns.$inferSelect) {
   };
 }
 
+function cellBase(cell: typeof personCells.$inferSelect | typeof companyCells.$inferSelect) {
+  return { value: cell.value ?? null, status: cell.status, reasoning: cell.reasoning, error: cell.error, createdAt: iso(cell.createdAt), updatedAt: iso(cell.updatedAt) };
+}
+
 export function personCellView(cell: typeof personCells.$inferSelect) {
-  return {
-    id: cell.id,
-    listId: cell.listId,
-    columnId: cell.columnId,
-    rowId: cell.rowId,
-    value: cell.value ?? null,
-    status: cell.status,
-    reasoning: cell.reasoning,
-    error: cell.error,
-    createdAt: iso(cell.createdAt),
-    updatedAt: iso(cell.updatedAt),
-  };
+  return { id: cell.id, listId: cell.listId, columnId: cell.columnId, rowId: cell.rowId, ...cellBase(cell) };
 }
 
 export function companyCellView(cell: typeof companyCells.$inferSelect) {
-  return {
-    id: cell.id,
-    listId: cell.listId,
-    columnId: cell.columnId,
-    companyRowId: cell.companyRowId,
-    value: cell.value ?? null,
-    status: cell.status,
-    reasoning: cell.reasoning,
-    error: cell.error,
-    createdAt: iso(cell.createdAt),
-    updatedAt: iso(cell.updatedAt),
-  };
+  return { id: cell.id, listId: cell.listId, columnId: cell.columnId, companyRowId: cell.companyRowId, ...cellBase(cell) };
 }
 
 export function rowView(row: typeof personRows.$inferSelect) {
