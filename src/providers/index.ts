@@ -1,3 +1,6 @@
+import { createAiColumnProvider } from "./ai-column";
+import { createCompanyProviders } from "./company-adapters";
+import { createOpenAiClient } from "./openai";
 import { createSandboxProviders } from "./sandbox";
 import { PROVIDER_KINDS, type CellProvider, type ProviderKind, type Providers } from "./types";
 
@@ -8,15 +11,19 @@ export * from "./types";
 export type ProviderEnv = Readonly<Record<string, unknown>>;
 
 /**
- * The switch point between real adapters and the sandbox. Each real adapter registers a factory
- * here that reads its base URL and key from the environment and returns null when it is not
- * configured; every kind without a configured adapter is answered by the sandbox. None exists yet.
+ * The switch point between real adapters and the sandbox. Each real adapter reads its base URL and
+ * key from the environment and is absent when not configured; every kind without a configured
+ * adapter is answered by the sandbox, so everything runs on a machine with no network. One AI client
+ * serves every AI-backed kind, so they share its concurrency limit.
  */
-const REAL_ADAPTERS: Partial<Record<ProviderKind, (env: ProviderEnv) => CellProvider | null>> = {};
-
 export function createProviders(env: ProviderEnv): Providers {
   const sandbox = createSandboxProviders({ delayMs: sandboxDelayMs(env.SANDBOX_DELAY_MS) });
-  return Object.fromEntries(PROVIDER_KINDS.map((kind) => [kind, REAL_ADAPTERS[kind]?.(env) ?? sandbox[kind]])) as Record<ProviderKind, CellProvider>;
+  const ai = createOpenAiClient(env);
+  const real: Partial<Record<ProviderKind, CellProvider>> = {
+    ...(ai ? { ai: createAiColumnProvider(ai) } : {}),
+    ...createCompanyProviders(env, ai),
+  };
+  return Object.fromEntries(PROVIDER_KINDS.map((kind) => [kind, real[kind] ?? sandbox[kind]])) as Record<ProviderKind, CellProvider>;
 }
 
 /** SANDBOX_DELAY_MS: a latency for every sandbox answer, so benchmarks of the real server see provider-like waits. */
