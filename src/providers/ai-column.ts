@@ -1,5 +1,6 @@
 import type { AiAnswer, AiClient } from "./ai";
-import { failedOutcome, ProviderRequestError } from "./http";
+import { malformed, personName } from "./common";
+import { failedOutcome } from "./http";
 import type { CellProvider, CellRequest, ProviderColumn, ProviderResult, RowData } from "./types";
 import { valueMisfit, valueSchemaOf } from "./value-schema";
 
@@ -47,10 +48,6 @@ function placeholderFields(row: RowData): Fields {
   };
 }
 
-function personName(row: Extract<RowData, { subject: "person" }>): string | null {
-  const name = row.fullName?.trim() || [row.firstName, row.lastName].filter(Boolean).join(" ").trim();
-  return name || null;
-}
 
 const PLACEHOLDER = /\{\{\s*([^{}]+?)\s*\}\}/g;
 
@@ -111,7 +108,7 @@ function answerResult(column: ProviderColumn, answer: AiAnswer): ProviderResult 
   const misfit = valueMisfit(column.schema, answer.value);
   if (misfit) {
     const type = column.schema?.type ?? "text";
-    return failedOutcome(new ProviderRequestError(`malformed answer: the value does not fit the column's type ${type} (${misfit})`, "malformed", false, 200), answer.metadata);
+    return failedOutcome(malformed(`the value does not fit the column's type ${type} (${misfit})`), answer.metadata);
   }
   return {
     outcome: "value",

@@ -4,8 +4,9 @@ import { TYPED_KINDS } from "../domain/column-kinds";
 import { DEFAULT_NEWS_TIME_PERIOD, TIME_PERIODS } from "../domain/columns";
 import type { AiAnswer, AiClient } from "./ai";
 import { rowInput } from "./ai-column";
-import { createHttpClient, failedOutcome, ProviderRequestError, type HttpClient, type HttpClientOptions, type HttpResponse } from "./http";
+import { createHttpClient, failedOutcome, type HttpClient, type HttpClientOptions, type HttpResponse } from "./http";
 import type { ProviderEnv } from "./index";
+import { blankAsUnset, describeIssues, malformed, parseProviderEnv, personName } from "./common";
 import { createSiteCrawler, crawlText, DEFAULT_USER_AGENT, entryUrlsOf, type Crawl, type CrawledPage, type SiteCrawler, type SiteCrawlSettings } from "./site-crawl";
 import type { CellProvider, CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
 import { valueMisfit, valueSchemaOf } from "./value-schema";
@@ -59,11 +60,10 @@ const MAX_LIST_ITEMS = 10;
 // ---- environment ----
 
 // Unset variables often arrive as empty strings (compose files, .env templates): they mean "use the default".
-const unsetIfBlank = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (typeof raw === "string" && raw.trim() === "" ? undefined : raw), schema);
-const flag = unsetIfBlank(z.enum(["true", "false", "1", "0"]).default("false")).transform((value) => value === "true" || value === "1");
-const int = (min: number, max: number, fallback: number) => unsetIfBlank(z.coerce.number().int().min(min).max(max).default(fallback));
+const flag = blankAsUnset(z.enum(["true", "false", "1", "0"]).default("false")).transform((value) => value === "true" || value === "1");
+const int = (min: number, max: number, fallback: number) => blankAsUnset(z.coerce.number().int().min(min).max(max).default(fallback));
 const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http(s) URL" });
-const secret = unsetIfBlank(z.string().trim().min(1).optional());
+const secret = blankAsUnset(z.string().trim().min(1).optional());
 
 const upstreamEnv = (prefix: string) => ({
   [`${prefix}_TIMEOUT_MS`]: int(1, 600_000, 15_000),
@@ -73,7 +73,7 @@ const upstreamEnv = (prefix: string) => ({
 
 const companyEnvSchema = z.object({
   SITE_CRAWL_ENABLED: flag,
-  SITE_CRAWL_USER_AGENT: unsetIfBlank(z.string().trim().min(1).default(DEFAULT_USER_AGENT)),
+  SITE_CRAWL_USER_AGENT: blankAsUnset(z.string().trim().min(1).default(DEFAULT_USER_AGENT)),
   SITE_CRAWL_MAX_PAGES: int(1, 100, 5),
   SITE_CRAWL_MAX_PAGE_BYTES: int(1024, 50 * 1024 * 1024, 512 * 1024),
   SITE_CRAWL_MAX_BYTES: int(1024, 500 * 1024 * 1024, 2 * 1024 * 1024),
@@ -83,10 +83,10 @@ const companyEnvSchema = z.object({
   SITE_CRAWL_CONCURRENCY: int(1, 1000, 8),
   SITE_CRAWL_MAX_ATTEMPTS: int(1, 10, 2),
   SITE_CRAWL_ALLOW_PRIVATE_HOSTS: flag,
-  NEWS_API_URL: unsetIfBlank(httpUrl.default("https://newsapi.org")),
+  NEWS_API_URL: blankAsUnset(httpUrl.default("https://newsapi.org")),
   NEWS_API_KEY: secret,
   ...upstreamEnv("NEWS_API"),
-  LINKEDIN_POSTS_API_URL: unsetIfBlank(httpUrl.optional()),
+  LINKEDIN_POSTS_API_URL: blankAsUnset(httpUrl.optional()),
   LINKEDIN_POSTS_API_KEY: secret,
   ...upstreamEnv("LINKEDIN_POSTS_API"),
 });
@@ -103,15 +103,7 @@ const SECRETS = new Set(["NEWS_API_KEY", "LINKEDIN_POSTS_API_KEY"]);
 
 /** What the environment configures; malformed values throw, so a typo is found at start-up. */
 export function parseCompanyEnv(env: ProviderEnv): CompanyEnv {
-  const parsed = companyEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const name = issue.path.join(".");
-      return `  ${name}: ${issue.message}${SECRETS.has(name) ? "" : ` (got ${JSON.stringify(env[name])})`}`;
-    });
-    throw new Error(`Invalid environment:\n${lines.join("\n")}`);
-  }
-  const e = parsed.data as Record<string, unknown> & z.infer<typeof companyEnvSchema>;
+  const e = parseProviderEnv(companyEnvSchema, env, [...SECRETS]) as Record<string, unknown> & z.infer<typeof companyEnvSchema>;
   const upstream = (prefix: string, baseUrl: string | undefined, apiKey: string | undefined): UpstreamConfig | null =>
     baseUrl && apiKey
       ? { baseUrl, apiKey, timeoutMs: e[`${prefix}_TIMEOUT_MS`] as number, concurrency: e[`${prefix}_CONCURRENCY`] as number, maxAttempts: e[`${prefix}_MAX_ATTEMPTS`] as number }
@@ -145,14 +137,7 @@ function failure(error: unknown, signal: AbortSignal, metadata: ProviderMetadata
   return failedOutcome(error, metadata);
 }
 
-const malformed = (detail: string) => new ProviderRequestError(`malformed answer: ${detail}`, "malformed", false, 200);
 
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join(".") : "body"}: ${issue.message}`)
-    .join("; ");
-}
 
 /** The body as the wire format promises it, or a `malformed` failure (never retried: asking again gets the same). */
 function readBody<T>(response: HttpResponse, schema: z.ZodType<T>): T {
@@ -163,7 +148,7 @@ function readBody<T>(response: HttpResponse, schema: z.ZodType<T>): T {
     throw malformed(`the body is not JSON: ${JSON.stringify(response.text.slice(0, 120))}`);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw malformed(describeIssues(parsed.error));
+  if (!parsed.success) throw malformed(describeIssues(parsed.error.issues));
   return parsed.data;
 }
 
@@ -171,9 +156,6 @@ const webUrl = z.string().refine((url) => /^https?:\/\//i.test(url) && valueMisf
 
 const distinct = (urls: readonly string[]) => [...new Set(urls)].slice(0, MAX_LIST_ITEMS);
 
-function personName(row: PersonData): string | null {
-  return row.fullName?.trim() || [row.firstName, row.lastName].filter(Boolean).join(" ").trim() || null;
-}
 
 function bareDomain(domain: string | null): string | null {
   const host = domain?.trim().toLowerCase().replace(/^[a-z]+:\/\//, "").replace(/[/?#:].*$/, "").replace(/^www\./, "");

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { AiAnswer, AiClient, AiRequest } from "./ai";
 import { createHttpClient, ProviderRequestError, type HttpClientOptions } from "./http";
 import type { ProviderEnv } from "./index";
+import { blankAsUnset, describeIssues, malformed, parseProviderEnv } from "./common";
 
 // The AiClient over the OpenAI API, or any endpoint that speaks it. Two wire styles: the Responses
 // API (the default; live web search through its `web_search` tool) and Chat Completions (for
@@ -33,16 +34,15 @@ export type OpenAiConfig = {
 export type OpenAiClientOptions = OpenAiConfig & { http?: Pick<HttpClientOptions, "backoff" | "maxRetryAfterMs" | "fetch"> };
 
 // Unset variables often arrive as empty strings (compose files, .env templates): they mean "use the default".
-const unsetIfBlank = <T extends z.ZodType>(schema: T) => z.preprocess((raw) => (typeof raw === "string" && raw.trim() === "" ? undefined : raw), schema);
 
 const openAiEnvSchema = z.object({
-  OPENAI_API_KEY: unsetIfBlank(z.string().trim().min(1).optional()),
-  OPENAI_BASE_URL: unsetIfBlank(z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).default(DEFAULT_OPENAI_BASE_URL)),
-  OPENAI_MODEL: unsetIfBlank(z.string().trim().min(1).default(DEFAULT_OPENAI_MODEL)),
-  OPENAI_API_STYLE: unsetIfBlank(z.enum(["responses", "chat"]).default("responses")),
-  OPENAI_TIMEOUT_MS: unsetIfBlank(z.coerce.number().int().min(1).max(600_000).default(60_000)),
-  OPENAI_CONCURRENCY: unsetIfBlank(z.coerce.number().int().min(1).max(1000).default(4)),
-  OPENAI_MAX_ATTEMPTS: unsetIfBlank(z.coerce.number().int().min(1).max(10).default(3)),
+  OPENAI_API_KEY: blankAsUnset(z.string().trim().min(1).optional()),
+  OPENAI_BASE_URL: blankAsUnset(z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).default(DEFAULT_OPENAI_BASE_URL)),
+  OPENAI_MODEL: blankAsUnset(z.string().trim().min(1).default(DEFAULT_OPENAI_MODEL)),
+  OPENAI_API_STYLE: blankAsUnset(z.enum(["responses", "chat"]).default("responses")),
+  OPENAI_TIMEOUT_MS: blankAsUnset(z.coerce.number().int().min(1).max(600_000).default(60_000)),
+  OPENAI_CONCURRENCY: blankAsUnset(z.coerce.number().int().min(1).max(1000).default(4)),
+  OPENAI_MAX_ATTEMPTS: blankAsUnset(z.coerce.number().int().min(1).max(10).default(3)),
 });
 
 /**
@@ -50,17 +50,8 @@ const openAiEnvSchema = z.object({
  * throw, even without a key, so a typo is found at start-up rather than when a key is added.
  */
 export function parseOpenAiEnv(env: ProviderEnv): OpenAiConfig | null {
-  const parsed = openAiEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const name = issue.path.join(".");
-      // The key is a secret: never echoed, even when it is the malformed value.
-      const got = name === "OPENAI_API_KEY" ? "" : ` (got ${JSON.stringify(env[name])})`;
-      return `  ${name}: ${issue.message}${got}`;
-    });
-    throw new Error(`Invalid environment:\n${lines.join("\n")}`);
-  }
-  const e = parsed.data;
+  // The key is a secret: never echoed, even when it is the malformed value.
+  const e = parseProviderEnv(openAiEnvSchema, env, ["OPENAI_API_KEY"]);
   if (!e.OPENAI_API_KEY) return null;
   return {
     apiKey: e.OPENAI_API_KEY,
@@ -117,9 +108,6 @@ type ModelReply = { text: string; sources: string[]; model: unknown; id: unknown
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
-function malformed(detail: string): ProviderRequestError {
-  return new ProviderRequestError(`malformed answer: ${detail}`, "malformed", false, 200);
-}
 
 const excerpt = (text: string, max = 120) => (text.length > max ? `${text.slice(0, max)}…` : text);
 
@@ -201,14 +189,11 @@ function readChatCompletion(body: Record<string, unknown>): ModelReply {
 type Answer = { value: unknown; reasoning: string; found: boolean };
 
 /** Issues as "path: message", looking into the first branch of a failed anyOf (the value's own schema). */
-function describeIssues(issues: readonly z.core.$ZodIssue[], limit = 3): string {
+function describeAnswerIssues(issues: readonly z.core.$ZodIssue[], limit = 3): string {
   const flat = issues.flatMap((issue): z.core.$ZodIssue[] =>
     issue.code === "invalid_union" && issue.errors.length > 0 ? issue.errors[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] })) : [issue],
   );
-  return flat
-    .slice(0, limit)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join(".") : "answer"}: ${issue.message}`)
-    .join("; ");
+  return describeIssues(flat, limit, "answer");
 }
 
 function parseAnswer(text: string, validator: z.ZodType): Answer {
@@ -219,7 +204,7 @@ function parseAnswer(text: string, validator: z.ZodType): Answer {
     throw malformed(`the output is not JSON: ${JSON.stringify(excerpt(text))}`);
   }
   const checked = validator.safeParse(json);
-  if (!checked.success) throw malformed(`the answer does not follow its schema (${describeIssues(checked.error.issues)})`);
+  if (!checked.success) throw malformed(`the answer does not follow its schema (${describeAnswerIssues(checked.error.issues)})`);
   return checked.data as Answer;
 }
 

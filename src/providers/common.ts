@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { ProviderRequestError } from "./http";
+import type { PersonData } from "./types";
+
+// Small pieces every adapter needs alike: reading its settings, and saying an answer was malformed.
+
+/** A setting left blank counts as not set (so its default applies). */
+export const blankAsUnset = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((raw) => (typeof raw === "string" && raw.trim() === "" ? undefined : raw), schema);
+
+/**
+ * An adapter's settings from the environment; malformed values throw at start-up, naming each
+ * variable and what it held, except `secrets`, which are never echoed.
+ */
+export function parseProviderEnv<Schema extends z.ZodType>(schema: Schema, env: Readonly<Record<string, unknown>>, secrets: readonly string[]): z.infer<Schema> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = issue.path.join(".");
+    return `  ${name}: ${issue.message}${secrets.includes(name) ? "" : ` (got ${JSON.stringify(env[name])})`}`;
+  });
+  throw new Error(`Invalid environment:\n${lines.join("\n")}`);
+}
+
+/** An answer that does not follow the provider's wire format; never retried, asking again gets the same. */
+export function malformed(detail: string): ProviderRequestError {
+  return new ProviderRequestError(`malformed answer: ${detail}`, "malformed", false, 200);
+}
+
+/** zod issues as "path: message", the first few. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], limit = 3, root = "body"): string {
+  return issues
+    .slice(0, limit)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.map(String).join(".") : root}: ${issue.message}`)
+    .join("; ");
+}
+
+export function personName(row: PersonData): string | null {
+  return row.fullName?.trim() || [row.firstName, row.lastName].filter(Boolean).join(" ").trim() || null;
+}
