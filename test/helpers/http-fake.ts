@@ -58,6 +58,8 @@ export async function startHttpFake(handler: FakeHandler = (_req, res) => sendJs
     close: () =>
       new Promise<void>((resolve) => {
         for (const res of open) res.destroy();
+        // Keep-alive sockets of clients that gave up would otherwise hold close() for seconds.
+        server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
