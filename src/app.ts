@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./context";
@@ -15,6 +15,7 @@ import { enrichmentCatalogRoutes } from "./routes/enrichments";
 import { leadRoutes } from "./routes/leads";
 import { listRoutes } from "./routes/lists";
 import { rowRoutes } from "./routes/rows";
+import { webhookRoutes, workAfterResponse } from "./routes/webhooks";
 import type { ServicesFactory } from "./services";
 
 
@@ -33,7 +34,7 @@ export function createApp(buildServices: ServicesFactory) {
     c.header("X-Request-Id", requestId);
   });
 
-  app.use("/api/*", async (c, next) => {
+  const withServices: MiddlewareHandler<AppEnv> = async (c, next) => {
     let executionCtx: { waitUntil(p: Promise<unknown>): void } | undefined;
     try {
       executionCtx = c.executionCtx;
@@ -45,13 +46,22 @@ export function createApp(buildServices: ServicesFactory) {
     try {
       await next();
     } finally {
-      if (release) {
+      // Work a handler left running after its response (a webhook's writes) needs the services until it ends.
+      const background = workAfterResponse(c);
+      if (background) {
+        const done = release ? background.then(release) : background;
+        if (executionCtx) executionCtx.waitUntil(done);
+        else void done.catch((error: unknown) => services.logger.error("releasing request services failed", { error: String(error) }));
+      } else if (release) {
         const done = release();
         if (executionCtx) executionCtx.waitUntil(done);
         else await done;
       }
     }
-  });
+  };
+  app.use("/api/*", withServices);
+  // Provider callbacks: public (each proves itself by its signature), so outside the API key check.
+  app.use("/webhooks/*", withServices);
 
   app.use("/api/*", async (c, next) => {
     const header = c.req.header("authorization") ?? "";
@@ -84,6 +94,7 @@ export function createApp(buildServices: ServicesFactory) {
   app.route("/api", enrichmentCatalogRoutes);
   app.route("/api", enrichmentRunRoutes);
   app.route("/api", columnRoutes);
+  app.route("/webhooks", webhookRoutes);
 
   app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));
   app.get("/healthz", (c) => c.json({ ok: true }));

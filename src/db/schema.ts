@@ -422,3 +422,40 @@ export const enrichmentRunItems = pgTable(
     index("enrichment_run_items_run_status_idx").on(t.runId, t.status, t.id),
   ],
 );
+
+export const submissionStatuses = ["submitting", "submitted", "received", "completed", "failed"] as const;
+export type SubmissionStatus = (typeof submissionStatuses)[number];
+
+/** A cell sent to a bulk provider: the row it is for and the token it was queued with. */
+export type SubmissionCell = { cellId: string; runToken: string; rowId: string };
+
+/**
+ * One batch of cells sent to a bulk provider (FullEnrich), recorded and charged before the provider is
+ * called, so a retried task finds it instead of submitting and charging again. `provider_ref` is the
+ * provider's id for the batch; `payload` its answer, from the webhook or a poll, kept once received.
+ */
+export const providerSubmissions = pgTable(
+  "provider_submissions",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    // Outlives its column (set null), so a webhook arriving after the column was deleted is still
+    // recognised and answered without writing anything.
+    columnId: uuid("column_id").references(() => columns.id, { onDelete: "set null" }),
+    provider: text("provider").notNull(),
+    enrichmentType: text("enrichment_type").notNull(),
+    status: text("status", { enum: submissionStatuses }).notNull().default("submitting"),
+    providerRef: text("provider_ref"),
+    runId: text("run_id").notNull(),
+    cells: jsonb("cells").$type<SubmissionCell[]>().notNull(),
+    payload: jsonb("payload"),
+    error: text("error"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    submittedAt: timestamp("submitted_at", { withTimezone: true, mode: "date" }),
+    completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [index("provider_submissions_column_idx").on(t.columnId, t.status)],
+);

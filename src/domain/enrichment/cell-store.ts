@@ -2,7 +2,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Queryable } from "../../db/client";
 import { columns } from "../../db/schema";
 import { jsonParam, uuidArray } from "../../db/sql";
-import type { ProviderColumn, RowData } from "../../providers/types";
+import type { ProviderColumn, ProviderResult, RowData } from "../../providers/types";
 import type { Subject } from "../column-kinds";
 import { refundManyCtes } from "../credits";
 
@@ -164,6 +164,38 @@ export type CellResult = {
   /** The cell's credits go back to the workspace if this result lands. */
   refund: boolean;
 };
+
+export const INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS";
+
+/**
+ * The result a provider's answer leaves on its cell: a value completes it; no match completes it
+ * empty, with the reason, and returns its credits; an error fails it and returns its credits. `run`
+ * says which run (and submission) produced it, in the cell's metadata.
+ */
+export function cellResultOf(cell: { cellId: string; runToken: string }, answer: ProviderResult, run: Record<string, unknown>): CellResult {
+  const base = { cellId: cell.cellId, runToken: cell.runToken };
+  switch (answer.outcome) {
+    case "value":
+      return {
+        ...base,
+        status: "completed",
+        value: answer.value ?? null,
+        reasoning: answer.reasoning ?? null,
+        error: null,
+        metadata: { ...answer.metadata, ...(answer.sources ? { sources: answer.sources } : {}), ...run },
+        refund: false,
+      };
+    case "no_match":
+      return { ...base, status: "completed", value: null, reasoning: answer.reason, error: null, metadata: { ...answer.metadata, ...run }, refund: true };
+    case "error":
+      return { ...base, status: "failed", value: null, reasoning: null, error: answer.error, metadata: { ...answer.metadata, ...run }, refund: true };
+  }
+}
+
+/** A contact cell the balance could not pay for: failed, and nothing to return since nothing was charged. */
+export function insufficientCreditsResult(cell: { cellId: string; runToken: string }, run: Record<string, unknown>): CellResult {
+  return { cellId: cell.cellId, runToken: cell.runToken, status: "failed", value: null, reasoning: null, error: INSUFFICIENT_CREDITS, metadata: run, refund: false };
+}
 
 export type Refunds = { workspaceId: string; action: string; price: number; columnId: string };
 

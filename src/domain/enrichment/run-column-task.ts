@@ -1,10 +1,22 @@
 import type { ColumnTaskPayload, TaskContext, TaskId } from "../../dispatch/types";
+import { isBulkContactProvider, isContactField } from "../../providers/fullenrich";
 import type { CellProvider, ProviderKind, ProviderResult } from "../../providers/types";
 import type { Services } from "../../services";
 import { planColumn } from "../column-kinds";
 import { awaitColumnDispatchCommitted } from "../column-lock";
 import { chargeCredits } from "../credits";
-import { claimCells, loadColumn, writeResults, type CellResult, type ClaimedCell, type Refunds, type TaskColumn } from "./cell-store";
+import {
+  cellResultOf,
+  claimCells,
+  insufficientCreditsResult,
+  loadColumn,
+  writeResults,
+  type CellResult,
+  type ClaimedCell,
+  type Refunds,
+  type TaskColumn,
+} from "./cell-store";
+import { countOutcome, runContactSubmissions, sleep } from "./contacts";
 import { watchColumn, type ColumnWatch } from "./column-watch";
 
 // The one runner behind every column task (sheet-ai-enrich, list-contact-enrich, list-hiring-enrich,
@@ -29,7 +41,7 @@ export type ColumnTaskOptions = {
 
 const DEFAULTS: Required<ColumnTaskOptions> = { concurrency: 8, flushEvery: 25, recheckMs: 250, providerTries: 3, retryDelayMs: 500 };
 
-export const INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS";
+export { INSUFFICIENT_CREDITS } from "./cell-store";
 
 export type ColumnTaskSummary = {
   columnId: string;
@@ -93,6 +105,14 @@ export async function runColumnTask(
   summary.claimed = cells.length;
   if (cells.length === 0) {
     logger.info("column task: no cell left to claim", log);
+    return summary;
+  }
+
+  const provider = services.providers[kind];
+  if (plan.kind === "typed" && plan.chargedInTask && isContactField(kind) && isBulkContactProvider(provider)) {
+    // A bulk contact provider answers batches later (webhook or polling): recorded submissions, not per-cell calls.
+    await runContactSubmissions(services, { column, field: kind, creditAction: plan.creditAction, provider }, cells, ctx, summary, { recheckMs: settings.recheckMs });
+    logger.info("column task finished", { ...log, ...summary, columnDone: summary.openCells === 0 });
     return summary;
   }
 
@@ -203,41 +223,13 @@ class CellRun {
   }
 
   private toResult(cell: ClaimedCell, answer: ProviderResult): CellResult {
-    const run = { runId: this.ctx.runId, attempt: this.ctx.attempt };
-    const base = { cellId: cell.cellId, runToken: cell.runToken };
-    switch (answer.outcome) {
-      case "value":
-        this.summary.completed += 1;
-        return {
-          ...base,
-          status: "completed",
-          value: answer.value ?? null,
-          reasoning: answer.reasoning ?? null,
-          error: null,
-          metadata: { ...answer.metadata, ...(answer.sources ? { sources: answer.sources } : {}), ...run },
-          refund: false,
-        };
-      case "no_match":
-        this.summary.noMatch += 1;
-        return { ...base, status: "completed", value: null, reasoning: answer.reason, error: null, metadata: { ...answer.metadata, ...run }, refund: true };
-      case "error":
-        this.summary.failed += 1;
-        return { ...base, status: "failed", value: null, reasoning: null, error: answer.error, metadata: { ...answer.metadata, ...run }, refund: true };
-    }
+    countOutcome(this.summary, answer.outcome);
+    return cellResultOf(cell, answer, { runId: this.ctx.runId, attempt: this.ctx.attempt });
   }
 
   private insufficient(cell: ClaimedCell): CellResult {
     this.summary.insufficientCredits += 1;
-    return {
-      cellId: cell.cellId,
-      runToken: cell.runToken,
-      status: "failed",
-      value: null,
-      reasoning: null,
-      error: INSUFFICIENT_CREDITS,
-      metadata: { runId: this.ctx.runId, attempt: this.ctx.attempt },
-      refund: false,
-    };
+    return insufficientCreditsResult(cell, { runId: this.ctx.runId, attempt: this.ctx.attempt });
   }
 
   /** Writes the buffered results; flushes run one after another, and none after a cancellation. */
@@ -255,20 +247,4 @@ class CellRun {
     });
     return this.writing;
   }
-}
-
-/** True after `ms`; false as soon as the signal is aborted. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

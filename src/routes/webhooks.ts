@@ -1,0 +1,87 @@
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
+import { router, type AppEnv } from "../context";
+import { applyReceivedResult, bulkContactProvider, receiveSubmissionResult } from "../domain/enrichment/contacts";
+import { AppError } from "../errors";
+import { ProviderRequestError } from "../providers/http";
+import { uuid, validate } from "../validation";
+
+// Public routes providers call back (no API key: each call proves itself by its signature). They
+// answer as soon as the delivery is verified and stored; the writing happens after the response.
+
+const MAX_WEBHOOK_BYTES = 8 * 1024 * 1024;
+
+export const webhookRoutes = router();
+
+webhookRoutes.use(
+  "*",
+  bodyLimit({
+    maxSize: MAX_WEBHOOK_BYTES,
+    onError: () => {
+      throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_WEBHOOK_BYTES} bytes`);
+    },
+  }),
+);
+
+/**
+ * FullEnrich's batch-finished callback for one of our submissions. 401 unless FullEnrich's body
+ * signature (and, when FULLENRICH_WEBHOOK_SECRET is set, the URL's `sig`) verifies; 400 for a body
+ * that is not a finished result; 404 for an unknown submission; 409 for a result of another
+ * enrichment. A submission that already has its result answers 200 with `duplicate: true` and writes
+ * nothing: FullEnrich redelivers on any non-2xx, and a poll may have settled it first.
+ */
+webhookRoutes.post("/fullenrich/:submissionId", validate("param", z.object({ submissionId: uuid() })), async (c) => {
+  const { services } = c.var;
+  const { submissionId } = c.req.valid("param");
+  const provider = bulkContactProvider(services.providers);
+  if (!provider) throw AppError.notFound("Webhook");
+
+  const rawBody = await c.req.text();
+  const authentic = await provider.bulk.verifyWebhook({ submissionId, rawBody, headers: c.req.raw.headers, query: new URL(c.req.url).searchParams });
+  if (!authentic) throw new AppError("UNAUTHORIZED", "Invalid webhook signature");
+
+  let payload: unknown;
+  let providerRef: string;
+  try {
+    payload = JSON.parse(rawBody);
+    providerRef = provider.bulk.finishedRef(payload);
+  } catch (error) {
+    const message = error instanceof ProviderRequestError ? error.message : "Body is not JSON";
+    throw AppError.validation([{ path: "", message }], message);
+  }
+
+  const receipt = await receiveSubmissionResult(services.db, submissionId, providerRef, payload);
+  if (receipt === "unknown") throw AppError.notFound("Submission");
+  if (receipt === "other_enrichment") throw new AppError("CONFLICT", "This result belongs to another enrichment than the submission's");
+  // Should the writing fail, the result is stored: the task's next poll writes it.
+  if (receipt === "accepted") continueAfterResponse(c, "webhook result not written", () => applyReceivedResult(services, provider, submissionId));
+  return c.json({ received: true, duplicate: receipt === "duplicate" });
+});
+
+// ---- work that outlives the response ----
+
+const afterResponse = new WeakMap<Context<AppEnv>, Promise<void>>();
+const inFlight = new Set<Promise<void>>();
+
+/**
+ * Runs `work` after the response: on Workers under `waitUntil` (the services middleware keeps the
+ * request's services open until it ends), on Node as a tracked promise.
+ */
+export function continueAfterResponse(c: Context<AppEnv>, failureMessage: string, work: () => Promise<void>): void {
+  const running = work().catch((error: unknown) => {
+    c.var.services.logger.error(failureMessage, { requestId: c.var.requestId, error: error instanceof Error ? error.message : String(error) });
+  });
+  inFlight.add(running);
+  void running.finally(() => inFlight.delete(running));
+  const earlier = afterResponse.get(c);
+  afterResponse.set(c, earlier ? Promise.all([earlier, running]).then(() => undefined) : running);
+}
+
+/** What a request left running after its response, if anything. */
+export const workAfterResponse = (c: Context<AppEnv>): Promise<void> | undefined => afterResponse.get(c);
+
+/** Resolves once no work started by any request is still running (for shutdown and tests). */
+export async function backgroundIdle(): Promise<void> {
+  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+}
