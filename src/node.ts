@@ -11,6 +11,7 @@ import { createPrices } from "./domain/prices";
 import { creditCostsFrom, parseEnv } from "./env";
 import { createProviders } from "./providers";
 import { createLogger, systemClock, type Services } from "./services";
+import { backgroundIdle } from "./routes/webhooks";
 import { createTaskRegistry } from "./tasks/registry";
 
 const DEMO_EMAIL = "demo@localhost";
@@ -62,6 +63,7 @@ const server = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, (
 const shutdown = async () => {
   server.close();
   await inProcess?.idle();
+  await backgroundIdle();
   await database.close();
   process.exit(0);
 };

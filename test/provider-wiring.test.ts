@@ -56,6 +56,16 @@ describe("createProviders", () => {
     });
   });
 
+  it("answers both contact kinds with FullEnrich when its key is set", () => {
+    expect(names({ FULLENRICH_API_KEY: "fe-key", PUBLIC_BASE_URL: "https://api.example.com" })).toMatchObject({
+      work_email: "fullenrich",
+      mobile_phone: "fullenrich",
+      ai: "sandbox",
+    });
+    const providers = createProviders({ FULLENRICH_API_KEY: "fe-key", PUBLIC_BASE_URL: "https://api.example.com" });
+    expect(providers.work_email).toBe(providers.mobile_phone);
+  });
+
   it("refuses a malformed setting at start-up", () => {
     expect(() => createProviders({ OPENAI_API_KEY: "sk-test", OPENAI_API_STYLE: "telepathy" })).toThrow(/Invalid environment:\n {2}OPENAI_API_STYLE/);
   });

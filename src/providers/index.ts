@@ -1,5 +1,6 @@
 import { createAiColumnProvider } from "./ai-column";
 import { createCompanyProviders } from "./company-adapters";
+import { createFullEnrichProvider } from "./fullenrich";
 import { createOpenAiClient } from "./openai";
 import { createSandboxProviders } from "./sandbox";
 import { PROVIDER_KINDS, type CellProvider, type ProviderKind, type Providers } from "./types";
@@ -19,9 +20,12 @@ export type ProviderEnv = Readonly<Record<string, unknown>>;
 export function createProviders(env: ProviderEnv): Providers {
   const sandbox = createSandboxProviders({ delayMs: sandboxDelayMs(env.SANDBOX_DELAY_MS) });
   const ai = createOpenAiClient(env);
+  // One FullEnrich client for both contact kinds, so they share its concurrency limit.
+  const contacts = createFullEnrichProvider(env);
   const real: Partial<Record<ProviderKind, CellProvider>> = {
     ...(ai ? { ai: createAiColumnProvider(ai) } : {}),
     ...createCompanyProviders(env, ai),
+    ...(contacts ? { work_email: contacts, mobile_phone: contacts } : {}),
   };
   return Object.fromEntries(PROVIDER_KINDS.map((kind) => [kind, real[kind] ?? sandbox[kind]])) as Record<ProviderKind, CellProvider>;
 }
