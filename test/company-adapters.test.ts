@@ -1,3 +1,4 @@
+import { companyRow, personRow } from "./helpers/provider-rows";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { companyCells } from "../src/db/schema";
@@ -120,26 +121,11 @@ beforeEach(() => {
 
 const signal = new AbortController().signal;
 
-function company(input: Partial<CompanyData> = {}): CompanyData {
-  return { subject: "company", rowId: crypto.randomUUID(), name: "Acme", domain: "acme.example", website: null, industry: null, location: null, description: null, ...input };
-}
+const company = (input: Partial<CompanyData> = {}) => companyRow({ domain: "acme.example", industry: null, location: null, ...input });
+const person = (input: Partial<PersonData> = {}) =>
+  personRow({ role: "CTO", domain: "analytical.example", linkedinUrl: "https://www.linkedin.com/in/ada-lovelace", location: null, ...input });
 
-function person(input: Partial<PersonData> = {}): PersonData {
-  return {
-    subject: "person",
-    rowId: crypto.randomUUID(),
-    fullName: "Ada Lovelace",
-    firstName: "Ada",
-    lastName: "Lovelace",
-    role: "CTO",
-    company: "Analytical Engines",
-    domain: "analytical.example",
-    linkedinUrl: "https://www.linkedin.com/in/ada-lovelace",
-    location: null,
-    email: null,
-    ...input,
-  };
-}
+
 
 function column(kind: CompanyKind, subject: "person" | "company" = "company", config: Record<string, unknown> = {}): ProviderColumn {
   return { id: crypto.randomUUID(), name: kind, prompt: null, source: "profile", subject, schema: TYPED_KINDS[kind].schema, config };

@@ -1,3 +1,4 @@
+import { personRow as person } from "./helpers/provider-rows";
 import { createHmac } from "node:crypto";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -45,22 +46,6 @@ function adapter(overrides: Partial<FullEnrichSettings> = {}) {
   });
 }
 
-function person(input: Partial<PersonData> = {}): PersonData {
-  return {
-    subject: "person",
-    rowId: crypto.randomUUID(),
-    fullName: "Ada Lovelace",
-    firstName: "Ada",
-    lastName: "Lovelace",
-    role: "Engineer",
-    company: "Analytical Engines",
-    domain: "analytical.io",
-    linkedinUrl: null,
-    location: "London",
-    email: null,
-    ...input,
-  };
-}
 
 const column = (enrichmentType: "work_email" | "mobile_phone"): ProviderColumn & { enrichmentType: string } => ({
   id: crypto.randomUUID(),

@@ -1,3 +1,4 @@
+import { companyRow, personRow } from "./helpers/provider-rows";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
@@ -19,6 +20,8 @@ import { useHarness } from "./helpers/harness";
 const h = useHarness();
 
 const signal = new AbortController().signal;
+const person = personRow;
+const company = companyRow;
 
 function column(input: Partial<ProviderColumn> = {}): ProviderColumn {
   return {
@@ -33,36 +36,7 @@ function column(input: Partial<ProviderColumn> = {}): ProviderColumn {
   };
 }
 
-function person(input: Partial<PersonData> = {}): PersonData {
-  return {
-    subject: "person",
-    rowId: crypto.randomUUID(),
-    fullName: "Ada Lovelace",
-    firstName: "Ada",
-    lastName: "Lovelace",
-    role: "Engineer",
-    company: "Analytical Engines",
-    domain: "analytical.io",
-    linkedinUrl: null,
-    location: "London",
-    email: null,
-    ...input,
-  };
-}
 
-function company(input: Partial<CompanyData> = {}): CompanyData {
-  return {
-    subject: "company",
-    rowId: crypto.randomUUID(),
-    name: "Acme",
-    domain: "acme.com",
-    website: null,
-    industry: "Software",
-    location: "Berlin",
-    description: null,
-    ...input,
-  };
-}
 
 // Rows with and without the data providers build on: names with accents, messy domains, no domain.
 const PEOPLE: PersonData[] = [
