@@ -54,7 +54,7 @@ try {
     concurrency: RUNS_AT_ONCE,
     logger,
   });
-  const services: Services = { db: scratch.db, dispatcher, prices: createPrices(DEFAULT_CREDIT_COSTS), clock: systemClock, logger, providers };
+  const services: Services = { db: scratch.db, requestsPerMinute: null, dispatcher, prices: createPrices(DEFAULT_CREDIT_COSTS), clock: systemClock, logger, providers };
   const account = await createAccount(scratch.db, { email: "bench@example.test", credits: 10 * ROWS });
   const client = new Client(createApp(() => ({ services })), scratch.db, account);
 

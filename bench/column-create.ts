@@ -91,6 +91,7 @@ try {
   const clientFor = (dispatcher: Dispatcher) => {
     const services: Services = {
       db: appDb.db,
+      requestsPerMinute: null,
       dispatcher,
       prices: createPrices(DEFAULT_CREDIT_COSTS),
       clock: systemClock,

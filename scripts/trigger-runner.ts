@@ -40,7 +40,7 @@ const appEnv = parseEnv(process.env);
 const database = await openDatabase(appEnv);
 const prices = createPrices(creditCostsFrom(appEnv));
 const providers = createProviders(process.env);
-const services = (): Services => ({ db: database.db, dispatcher: refusingDispatcher("tasks do not dispatch further work"), prices, clock: systemClock, logger, providers });
+const services = (): Services => ({ db: database.db, requestsPerMinute: null, dispatcher: refusingDispatcher("tasks do not dispatch further work"), prices, clock: systemClock, logger, providers });
 const registry = createTaskRegistry(services);
 
 const executor = createTaskExecutor({

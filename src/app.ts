@@ -2,7 +2,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./context";
-import { authenticate } from "./domain/accounts";
+import { authenticateRequest } from "./domain/accounts";
 import { AppError, handleError } from "./errors";
 import { uuidv7 } from "./ids";
 import { accountRoutes } from "./routes/account";
@@ -66,11 +66,18 @@ export function createApp(buildServices: ServicesFactory) {
   app.use("/api/*", async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const principal = match ? await authenticate(c.var.services.db, match[1]!) : null;
-    if (!principal) {
+    const { db, requestsPerMinute } = c.var.services;
+    const authentication = match ? await authenticateRequest(db, match[1]!, requestsPerMinute) : null;
+    if (!authentication) {
       throw new AppError("UNAUTHORIZED", "Missing or invalid API key", { headers: { "WWW-Authenticate": "Bearer" } });
     }
-    c.set("principal", principal);
+    if (authentication.retryAfterSeconds !== null) {
+      throw new AppError("RATE_LIMITED", `Too many requests: at most ${requestsPerMinute} a minute per workspace`, {
+        headers: { "Retry-After": String(authentication.retryAfterSeconds) },
+        extra: { retryAfter: authentication.retryAfterSeconds },
+      });
+    }
+    c.set("principal", authentication.principal);
     await next();
   });
 

@@ -21,6 +21,13 @@ export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   HOST: z.string().default("127.0.0.1"),
   DATA_DIR: z.string().default(".data"),
+  // API requests per workspace per minute; unset or 0: no limit.
+  RATE_LIMIT_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .transform((n) => (n ? n : null)),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   // Background work through Trigger.dev (or the local Trigger.dev-compatible runner). Without a key,
   // `npm start` runs the tasks in-process.

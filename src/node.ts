@@ -44,7 +44,7 @@ const dispatcher: Dispatcher =
     logger,
   });
 const providers = createProviders(process.env);
-const services = (): Services => ({ db: database.db, dispatcher, prices, clock: systemClock, logger, providers });
+const services = (): Services => ({ db: database.db, requestsPerMinute: env.RATE_LIMIT_PER_MINUTE, dispatcher, prices, clock: systemClock, logger, providers });
 
 const app = createApp(() => ({ services: services() }));
 

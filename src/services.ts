@@ -30,6 +30,8 @@ export function createLogger(level: LogLevel): Logger {
 /** What a request handler or task may touch. Built per request by the entry point; never global. */
 export type Services = {
   db: Db;
+  /** API requests a workspace may make per minute; null: no limit. */
+  requestsPerMinute: number | null;
   dispatcher: Dispatcher;
   prices: Prices;
   clock: Clock;

@@ -12,6 +12,7 @@ export type WorkerEnv = {
   HYPERDRIVE: Hyperdrive;
   CREDIT_COSTS?: string;
   LOG_LEVEL?: string;
+  RATE_LIMIT_PER_MINUTE?: string;
   TRIGGER_SECRET_KEY?: string;
   TRIGGER_API_URL?: string;
   TRIGGER_DISPATCH_TIMEOUT_MS?: string;
@@ -32,6 +33,7 @@ function configure(env: WorkerEnv): Configured {
   const parsed = parseEnv({
     CREDIT_COSTS: env.CREDIT_COSTS,
     LOG_LEVEL: env.LOG_LEVEL,
+    RATE_LIMIT_PER_MINUTE: env.RATE_LIMIT_PER_MINUTE,
     TRIGGER_SECRET_KEY: env.TRIGGER_SECRET_KEY,
     TRIGGER_API_URL: env.TRIGGER_API_URL,
     TRIGGER_DISPATCH_TIMEOUT_MS: env.TRIGGER_DISPATCH_TIMEOUT_MS,
@@ -50,7 +52,7 @@ function configure(env: WorkerEnv): Configured {
           logger,
         })
       : unconfiguredDispatcher;
-    const services: Services = { db, dispatcher, prices, clock: systemClock, logger, providers: createProviders(env) };
+    const services: Services = { db, requestsPerMinute: parsed.RATE_LIMIT_PER_MINUTE, dispatcher, prices, clock: systemClock, logger, providers: createProviders(env) };
     return { services, release: close };
   });
   configured = { app, env };

@@ -15,6 +15,7 @@ export async function withTaskServices<T>(work: (services: Services) => Promise<
   const { db, close } = createPostgresDb(env.DATABASE_URL, { max: 10 });
   const services: Services = {
     db,
+    requestsPerMinute: null,
     dispatcher: refusingDispatcher("tasks do not dispatch further work"),
     prices: createPrices(creditCostsFrom(env)),
     clock: systemClock,

@@ -101,6 +101,15 @@ export const creditLedger = pgTable(
   ],
 );
 
+// One row per workspace: the current one-minute window of API requests and how many it has seen.
+export const rateLimitWindows = pgTable("rate_limit_windows", {
+  workspaceId: uuid("workspace_id")
+    .primaryKey()
+    .references(() => workspaces.id, { onDelete: "cascade" }),
+  windowStart: timestamp("window_start", { withTimezone: true, mode: "date" }).notNull(),
+  requestCount: integer("request_count").notNull(),
+});
+
 export const leads = pgTable(
   "leads",
   {

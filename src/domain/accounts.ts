@@ -1,5 +1,5 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
-import type { Db, Queryable } from "../db/client";
+import { rowsOf, type Db, type Queryable } from "../db/client";
 import { accounts, apiKeys, workspaces } from "../db/schema";
 import { AppError } from "../errors";
 import { grantCredits } from "./credits";
@@ -21,6 +21,43 @@ export async function hashApiKey(key: string): Promise<string> {
 }
 
 export type Principal = { accountId: string; workspaceId: string; keyId: string };
+
+export type Authentication = { principal: Principal; retryAfterSeconds: number | null } | null;
+
+/**
+ * The principal behind a bearer key (null for a malformed, unknown or revoked key) and, when a
+ * per-workspace limit is set, whether this request is over it. The key lookup and the request count
+ * are one statement, so rate limiting adds no round trip. Windows are fixed minutes per workspace;
+ * an over-limit request is still counted, so a client hammering through a 429 stays limited.
+ */
+export async function authenticateRequest(db: Queryable, key: string, requestsPerMinute: number | null): Promise<Authentication> {
+  if (requestsPerMinute === null) {
+    const principal = await authenticate(db, key);
+    return principal ? { principal, retryAfterSeconds: null } : null;
+  }
+  if (!API_KEY_PATTERN.test(key)) return null;
+  const keyHash = await hashApiKey(key);
+  const [row] = rowsOf<{ key_id: string; account_id: string; workspace_id: string; request_count: number; retry_after: number }>(
+    await db.execute(sql`
+      with found as (
+        select id as key_id, account_id, workspace_id from api_keys where key_hash = ${keyHash} and revoked_at is null limit 1
+      ), counted as (
+        insert into rate_limit_windows (workspace_id, window_start, request_count)
+        select workspace_id, date_trunc('minute', now()), 1 from found
+        on conflict (workspace_id) do update
+          set request_count = case when rate_limit_windows.window_start = excluded.window_start
+                                   then rate_limit_windows.request_count + 1 else 1 end,
+              window_start = excluded.window_start
+        returning request_count, window_start
+      )
+      select found.*, counted.request_count,
+             ceil(extract(epoch from (counted.window_start + interval '1 minute' - now())))::int as retry_after
+      from found, counted`),
+  );
+  if (!row) return null;
+  const principal = { keyId: row.key_id, accountId: row.account_id, workspaceId: row.workspace_id };
+  return { principal, retryAfterSeconds: row.request_count > requestsPerMinute ? Math.max(1, row.retry_after) : null };
+}
 
 /** The principal behind a bearer key, or null for a malformed, unknown or revoked key. One query. */
 export async function authenticate(db: Queryable, key: string): Promise<Principal | null> {

@@ -15,7 +15,7 @@ import { createTaskRegistry } from "../../src/tasks/registry";
  * One real Postgres pool per test file, the real app over it, and a fresh workspace per test.
  * Nothing of the project is faked here.
  */
-export function useHarness(options: { max?: number; dispatcher?: (services: () => Services) => Dispatcher } = {}) {
+export function useHarness(options: { max?: number; dispatcher?: (services: () => Services) => Dispatcher; requestsPerMinute?: number } = {}) {
   const { db, client, close } = createPostgresDb(inject("databaseUrl"), { max: options.max ?? 8 });
   const logger = createLogger("silent");
   // By default tasks run in-process with the real handlers, as under `npm start`.
@@ -25,6 +25,7 @@ export function useHarness(options: { max?: number; dispatcher?: (services: () =
   const dispatcher = options.dispatcher ? options.dispatcher(() => services) : inProcess!;
   const services: Services = {
     db,
+    requestsPerMinute: options.requestsPerMinute ?? null,
     dispatcher,
     prices: createPrices(DEFAULT_CREDIT_COSTS),
     clock: systemClock,
