@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { DrizzleQueryError, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { describe, expect, inject, it } from "vitest";
@@ -10,7 +10,7 @@ import type { TaskContext } from "../src/dispatch/types";
 import { holdColumnForDispatch } from "../src/domain/column-lock";
 import { planColumn, TYPED_KINDS, type EnrichmentType } from "../src/domain/column-kinds";
 import { chargeCredits } from "../src/domain/credits";
-import type { ColumnTaskOptions } from "../src/domain/enrichment/run-column-task";
+import { TASK_FAILED, type ColumnTaskOptions } from "../src/domain/enrichment/run-column-task";
 import { createList } from "../src/domain/lists";
 import {
   createSandboxProviders,
@@ -23,7 +23,7 @@ import {
   type Providers,
   type RowData,
 } from "../src/providers";
-import { createLogger, type Services } from "../src/services";
+import { createLogger, type Logger, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { UUID, useHarness, type Client } from "./helpers/harness";
 
@@ -165,7 +165,7 @@ const TASK_OF: Record<ProviderKind, Parameters<typeof runTask>[0]> = {
 const kindOf = (column: TestColumn): ProviderKind => column.enrichmentType ?? "ai";
 
 function context(overrides: Partial<TaskContext> = {}): TaskContext {
-  return { runId: `run_${crypto.randomUUID().replace(/-/g, "")}`, attempt: 1, signal: noSignal, ...overrides };
+  return { runId: `run_${crypto.randomUUID().replace(/-/g, "")}`, attempt: 1, lastAttempt: false, signal: noSignal, ...overrides };
 }
 
 type RunSetup = { services?: Partial<Services>; providers?: Partial<Providers>; options?: ColumnTaskOptions };
@@ -305,6 +305,40 @@ function instrumentedDb(onQuery: (query: string) => void): { db: Db; close: () =
   const client = postgres(inject("databaseUrl"), { max: 4, fetch_types: false, onnotice: () => {} });
   const db = drizzle(withPreparedStatements(client), { schema, logger: { logQuery: (query) => onQuery(query) } }) as unknown as Db;
   return { db, close: () => client.end({ timeout: 5 }) };
+}
+
+/**
+ * Makes the database refuse to store a cell of the column in any of `statuses` (the statement raises
+ * "cannot store a <status> cell"), as a broken cell store would, until the returned function runs.
+ */
+async function refuseCellWrites(column: TestColumn, statuses: ReadonlyArray<"completed" | "failed">): Promise<() => Promise<void>> {
+  const table = column.subject === "person" ? "list_cells" : "list_company_cells";
+  const name = `refuse_cells_${column.id.replace(/-/g, "")}`;
+  const refused = statuses.map((status) => `'${status}'`).join(", ");
+  await h.db.execute(sql.raw(`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'cannot store a % cell', new.status; end $$`));
+  await h.db.execute(
+    sql.raw(`create trigger ${name} before update on ${table} for each row when (new.column_id = '${column.id}' and new.status in (${refused})) execute function ${name}()`),
+  );
+  return async () => {
+    await h.db.execute(sql.raw(`drop trigger ${name} on ${table}`));
+    await h.db.execute(sql.raw(`drop function ${name}()`));
+  };
+}
+
+/** A logger that keeps what it is told. */
+function recordingLogger() {
+  const entries: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void entries.push({ level, message, fields });
+  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  return { logger, entries };
+}
+
+/** The error a promise rejects with (the test fails if it resolves). */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.unreachable("expected the run to fail"),
+    (error: unknown) => error,
+  );
 }
 
 const isFlush = (query: string) => /^\s*with input as/.test(query);
@@ -877,6 +911,188 @@ describe("set-based writes", () => {
     expect(small).toEqual({ total: 4, claims: 1, flushes: 1 });
     // The barrier, the column load and the claim, then ceil(60 / 25) flushes.
     expect(large).toEqual({ total: 6, claims: 1, flushes: 3 });
+  });
+});
+
+describe("runs that fail for good", () => {
+  const REFUSED = "cannot store a completed cell";
+
+  it("leaves its cells processing for the retry, then fails and refunds each once when the last attempt fails too", async () => {
+    for (const subject of ["person", "company"] as const) {
+      const s = await sheet();
+      const rows = subject === "person" ? await addPersons(s, [{}, {}, {}]) : await addCompanies(s, [{ name: "Acme" }, { name: "Globex" }, { name: "Initech" }]);
+      const column = subject === "person" ? await addColumn(s, {}) : await addColumn(s, { subject, enrichmentType: "hiring_status", schema: { type: "boolean" } });
+      const tokens = await queueCells(s, column, rows);
+      await chargeUpFront(s, column, rows.length);
+      const plan = planColumn(column);
+      if (plan.kind === "static") throw new Error("static column");
+      const taskId = TASK_OF[kindOf(column)];
+      const registry = registryFor();
+      const handler = registry[taskId];
+      // What each attempt left behind, read as it ends.
+      const attempts: Array<{ attempt: number; lastAttempt: boolean; cells: Awaited<ReturnType<typeof cellsOf>> }> = [];
+      registry[taskId] = async (payload, ctx) => {
+        try {
+          await handler(payload, ctx);
+        } finally {
+          attempts.push({ attempt: ctx.attempt, lastAttempt: ctx.lastAttempt, cells: await cellsOf(column, rows) });
+        }
+      };
+      const dispatcher = createInProcessDispatcher({ registry, maxAttempts: 2, retryDelay: { minMs: 5, maxMs: 10 }, logger: createLogger("silent") });
+      const restore = await refuseCellWrites(column, ["completed"]);
+      try {
+        const { runId } = await dispatcher.trigger(taskId, { columnId: column.id, rowIds: rows.map((r) => r.rowId) });
+        await dispatcher.idle();
+
+        expect(dispatcher.executor.run(runId)).toMatchObject({ status: "FAILED", attempts: 2 });
+        const held = rows.map((row, i) => cellState(s, column, row, tokens[i]!, { status: "processing", metadata: { runId, attempt: 1 } }));
+        const failed = rows.map((row, i) =>
+          cellState(s, column, row, tokens[i]!, { status: "failed", error: `${TASK_FAILED}: ${REFUSED}`, metadata: { runId, attempt: 2 } }),
+        );
+        expect(attempts).toEqual([
+          { attempt: 1, lastAttempt: false, cells: held },
+          { attempt: 2, lastAttempt: true, cells: failed },
+        ]);
+        expect(await cellsOf(column, rows)).toEqual(failed);
+
+        // What a client polling the column sees: nothing left to wait for.
+        const preview = await s.client.get(`/api/lists/${s.listId}/columns/${column.id}/preview-cells`);
+        expect(preview.status).toBe(200);
+        const byRow = (a: { rowId: string }, b: { rowId: string }) => a.rowId.localeCompare(b.rowId);
+        expect({ cells: [...preview.body.cells].sort(byRow) }).toEqual({
+          cells: rows
+            .map((row) => ({ rowId: row.rowId, name: row.subject === "person" ? row.fullName : row.name, value: null, status: "failed", error: `${TASK_FAILED}: ${REFUSED}` }))
+            .sort(byRow),
+        });
+
+        const price = h.services.prices.costOf(plan.creditAction)!;
+        expect(await movements(s.client)).toEqual(
+          byKey([
+            { kind: "charge", action: plan.creditAction, units: 3, delta: -3 * price, referenceType: "column", referenceId: column.id, dedupeKey: `column-charge:${column.id}`, note: null },
+            ...tokens.map((token) => ({
+              kind: "refund",
+              action: plan.creditAction,
+              units: 1,
+              delta: price,
+              referenceType: "column",
+              referenceId: column.id,
+              dedupeKey: `cell-refund:${token}`,
+              note: `Refund: ${TASK_FAILED}: ${REFUSED}`,
+            })),
+          ]),
+        );
+        expect(await s.client.balance()).toBe(1000);
+        await expectConsistentLedger(s.client);
+      } finally {
+        await restore();
+      }
+    }
+  });
+
+  it("refunds only the contact rows it charged, and charges none of them twice across its attempts", async () => {
+    const s = await sheet(2 * 2);
+    const rows = await addPersons(s, [{}, {}, {}, {}]);
+    const column = await addColumn(s, { enrichmentType: "work_email", schema: { type: "email" } });
+    const tokens = await queueCells(s, column, rows);
+    const setup = { options: { concurrency: 1 } };
+    const restore = await refuseCellWrites(column, ["completed"]);
+    try {
+      // The balance pays for the first two rows; their results, and the other two's INSUFFICIENT_CREDITS, never land.
+      const ctx = context();
+      expect(await rejectionOf(run(column, rows, ctx, setup))).toBeInstanceOf(DrizzleQueryError);
+      expect(await cellsOf(column, rows)).toEqual(rows.map((row, i) => cellState(s, column, row, tokens[i]!, { status: "processing", metadata: { runId: ctx.runId, attempt: 1 } })));
+      const charges = tokens.slice(0, 2).map((token) => ({
+        kind: "charge",
+        action: "EMAIL_LOOKUP",
+        units: 1,
+        delta: -2,
+        referenceType: "column",
+        referenceId: column.id,
+        dedupeKey: `cell-charge:${token}`,
+        note: "Contact lookup",
+      }));
+      expect(await movements(s.client)).toEqual(byKey(charges));
+
+      expect(await rejectionOf(run(column, rows, { ...ctx, attempt: 2, lastAttempt: true }, setup))).toBeInstanceOf(DrizzleQueryError);
+
+      expect(await cellsOf(column, rows)).toEqual(
+        rows.map((row, i) => cellState(s, column, row, tokens[i]!, { status: "failed", error: `${TASK_FAILED}: ${REFUSED}`, metadata: { runId: ctx.runId, attempt: 2 } })),
+      );
+      expect(await movements(s.client)).toEqual(
+        byKey([
+          ...charges,
+          ...tokens.slice(0, 2).map((token) => ({
+            kind: "refund",
+            action: "EMAIL_LOOKUP",
+            units: 1,
+            delta: 2,
+            referenceType: "column",
+            referenceId: column.id,
+            dedupeKey: `cell-refund:${token}`,
+            note: `Refund: ${TASK_FAILED}: ${REFUSED}`,
+          })),
+        ]),
+      );
+      expect(await s.client.balance()).toBe(4);
+      await expectConsistentLedger(s.client);
+    } finally {
+      await restore();
+    }
+  });
+
+  it("fails only the cells it still holds: cells already written or claimed by another run are left alone", async () => {
+    const s = await sheet();
+    const rows = await addPersons(s, [{}, {}, {}, {}]);
+    const column = await addColumn(s, {});
+    const tokens = await queueCells(s, column, rows);
+    await chargeUpFront(s, column, rows.length);
+    // One row already has its result, one is another run's; the run claims the other two.
+    const done = await run(column, rows.slice(0, 1));
+    const other = context();
+    await h.db.execute(sql`update list_cells set status = 'processing', metadata = ${JSON.stringify({ runId: other.runId, attempt: 1 })}::jsonb where column_id = ${column.id} and row_id = ${rows[1]!.rowId}`);
+    const restore = await refuseCellWrites(column, ["completed"]);
+    try {
+      const ctx = context({ lastAttempt: true });
+      expect(await rejectionOf(run(column, rows, ctx))).toBeInstanceOf(DrizzleQueryError);
+
+      expect(await cellsOf(column, rows)).toEqual([
+        await completedCell(s, column, rows[0]!, tokens[0]!, done),
+        cellState(s, column, rows[1]!, tokens[1]!, { status: "processing", metadata: { runId: other.runId, attempt: 1 } }),
+        ...[2, 3].map((i) => cellState(s, column, rows[i]!, tokens[i]!, { status: "failed", error: `${TASK_FAILED}: ${REFUSED}`, metadata: { runId: ctx.runId, attempt: 1 } })),
+      ]);
+      expect((await movements(s.client)).filter((m) => m.kind === "refund").map((m) => m.dedupeKey)).toEqual([2, 3].map((i) => `cell-refund:${tokens[i]}`).sort());
+      await expectConsistentLedger(s.client);
+    } finally {
+      await restore();
+    }
+  });
+
+  it("logs a failed cleanup and still rethrows the run's own error", async () => {
+    const s = await sheet();
+    const rows = await addPersons(s, [{}, {}]);
+    const column = await addColumn(s, {});
+    const tokens = await queueCells(s, column, rows);
+    await chargeUpFront(s, column, rows.length);
+    const { logger, entries } = recordingLogger();
+    const restore = await refuseCellWrites(column, ["completed", "failed"]);
+    try {
+      const ctx = context({ lastAttempt: true });
+      const error = await rejectionOf(run(column, rows, ctx, { services: { logger } }));
+
+      expect(error).toBeInstanceOf(DrizzleQueryError);
+      expect((error as DrizzleQueryError).cause).toMatchObject({ message: REFUSED });
+      expect(entries.filter((entry) => entry.level === "error")).toEqual([
+        {
+          level: "error",
+          message: "column task failed for good, and its cells could not be failed",
+          fields: { taskId: "sheet-ai-enrich", runId: ctx.runId, attempt: 1, columnId: column.id, error: REFUSED, cleanupError: "cannot store a failed cell" },
+        },
+      ]);
+      expect(await cellsOf(column, rows)).toEqual(rows.map((row, i) => cellState(s, column, row, tokens[i]!, { status: "processing", metadata: { runId: ctx.runId, attempt: 1 } })));
+      expect((await movements(s.client)).filter((m) => m.kind === "refund")).toEqual([]);
+    } finally {
+      await restore();
+    }
   });
 });
 

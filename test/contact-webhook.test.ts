@@ -155,7 +155,7 @@ async function heldColumn(client: Client, people: Person[], enrichmentType: "wor
 }
 
 function context(overrides: Partial<TaskContext> = {}): TaskContext {
-  return { runId: friendlyId("run"), attempt: 1, signal: new AbortController().signal, ...overrides };
+  return { runId: friendlyId("run"), attempt: 1, lastAttempt: false, signal: new AbortController().signal, ...overrides };
 }
 
 const runTask = (columnId: string, rowIds: string[], ctx: TaskContext) => registry["list-contact-enrich"]({ columnId, rowIds }, ctx);
@@ -631,6 +631,60 @@ describe("retries of a contact task", () => {
         refund("EMAIL_LOOKUP", EMAIL_PRICE, columnId, stored!.runToken!, `Refund: ${SUBMISSION_INTERRUPTED}`),
       ]),
     );
+    await expectBalance(client, 100);
+  });
+
+  it("fails and refunds the cells and closes the submission when its last attempt fails too, so a late webhook writes nothing", async () => {
+    useFullEnrich({ pollIntervalMs: 25 });
+    Object.assign(fake.options, { deliverWebhooks: false });
+    const client = await workspace(100);
+    const { listId, rowIds, columnId } = await heldColumn(client, [
+      { firstName: "Ada", lastName: "Lovelace", domain: "analytical.io" },
+      { firstName: "Grace", lastName: "Hopper", domain: "navy.mil" },
+    ]);
+    // Every attempt loses its database connection as it stores the result its poll fetched.
+    const lost = "connection reset by peer";
+    const connection = postgres(inject("databaseUrl"), { max: 4, fetch_types: false, onnotice: () => {} });
+    const storesResult = (query: string) => /^update "provider_submissions" set .*"payload" = /.test(query);
+    const failing = drizzle(withPreparedStatements(connection), {
+      schema,
+      logger: {
+        logQuery: (query) => {
+          if (storesResult(query)) throw new Error(lost);
+        },
+      },
+    }) as unknown as Db;
+    const working = current;
+    current = { ...current, db: failing };
+    const ctx = context();
+    try {
+      await expect(runTask(columnId, rowIds, ctx)).rejects.toThrow(lost);
+      expect((await cellsOf(columnId, rowIds)).map((c) => [c.status, c.metadata])).toEqual(rowIds.map(() => ["processing", { runId: ctx.runId, attempt: 1 }]));
+      expect((await submissionsOf(client.workspaceId)).map((s) => s.status)).toEqual(["submitted"]);
+
+      await expect(runTask(columnId, rowIds, { ...ctx, attempt: 2, lastAttempt: true })).rejects.toThrow(lost);
+    } finally {
+      current = working;
+      await connection.end({ timeout: 5 });
+    }
+
+    const error = `TASK_FAILED: ${lost}`;
+    expect(fake.apiRequests("submit")).toHaveLength(1);
+    const [submission] = await submissionsOf(client.workspaceId);
+    expect(submission).toMatchObject({ status: "failed", error, runId: ctx.runId, payload: null, completedAt: expect.any(Date) });
+    const cells = await cellsOf(columnId, rowIds);
+    expect(cells).toEqual(cells.map((c, i) => cell(listId, columnId, rowIds[i]!, c.runToken!, { status: "failed", error, metadata: { runId: ctx.runId, attempt: 2 } })));
+    const ledger = byKey(
+      cells.flatMap((c) => [charge("EMAIL_LOOKUP", EMAIL_PRICE, columnId, c.runToken!), refund("EMAIL_LOOKUP", EMAIL_PRICE, columnId, c.runToken!, `Refund: ${error}`)]),
+    );
+    expect(await movements(client)).toEqual(ledger);
+
+    // FullEnrich delivers after the run gave up: answered, and nothing lands on the refunded cells.
+    expect(await fake.deliver(fake.submitted()[0]!.id)).toEqual({ status: 200, body: { received: true, duplicate: true } });
+    await settle();
+    expect(await cellsOf(columnId, rowIds)).toEqual(cells);
+    expect(await submissionsOf(client.workspaceId)).toEqual([submission]);
+    expect(await movements(client)).toEqual(ledger);
     await expectBalance(client, 100);
   });
 });

@@ -234,7 +234,7 @@ describe("in-process dispatcher", () => {
       TASK_IDS.map((taskId) => [
         taskId,
         async (payload: unknown, ctx: TaskContext) => {
-          calls.push({ taskId, payload, ctx: { runId: ctx.runId, attempt: ctx.attempt } });
+          calls.push({ taskId, payload, ctx: { runId: ctx.runId, attempt: ctx.attempt, lastAttempt: ctx.lastAttempt } });
         },
       ]),
     ) as unknown as TaskRegistry;
@@ -254,9 +254,9 @@ describe("in-process dispatcher", () => {
     expect(triggered).toEqual({ runId: RUN_ID });
     expect(batched).toEqual({ batchId: BATCH_ID, runIds: [RUN_ID, RUN_ID] });
     expect(calls).toEqual([
-      { taskId: "enrichment-run", payload: single, ctx: { runId: triggered.runId, attempt: 1 } },
-      { taskId: "sheet-ai-enrich", payload: batch[0], ctx: { runId: batched.runIds[0], attempt: 1 } },
-      { taskId: "sheet-ai-enrich", payload: batch[1], ctx: { runId: batched.runIds[1], attempt: 1 } },
+      { taskId: "enrichment-run", payload: single, ctx: { runId: triggered.runId, attempt: 1, lastAttempt: false } },
+      { taskId: "sheet-ai-enrich", payload: batch[0], ctx: { runId: batched.runIds[0], attempt: 1, lastAttempt: false } },
+      { taskId: "sheet-ai-enrich", payload: batch[1], ctx: { runId: batched.runIds[1], attempt: 1, lastAttempt: false } },
     ]);
     expect([triggered.runId, ...batched.runIds].map((runId) => dispatcher.executor.run(runId)?.status)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
   });
@@ -281,13 +281,13 @@ describe("in-process dispatcher", () => {
     expect(runIds.map((runId) => dispatcher.executor.run(runId)?.status)).toEqual(Array(12).fill("COMPLETED"));
   });
 
-  it("retries a failing handler with backoff, then gives up and marks the run failed", async () => {
-    const attempts: number[] = [];
+  it("retries a failing handler with backoff, then gives up and marks the run failed, telling the handler its last attempt", async () => {
+    const attempts: Array<[number, boolean]> = [];
     const dispatcher = createInProcessDispatcher({
       maxAttempts: 3,
       retryDelay: { minMs: 5, maxMs: 20 },
       registry: registryOf(async (_payload, ctx) => {
-        attempts.push(ctx.attempt);
+        attempts.push([ctx.attempt, ctx.lastAttempt]);
         throw new Error(`provider down (attempt ${ctx.attempt})`);
       }),
     });
@@ -295,8 +295,29 @@ describe("in-process dispatcher", () => {
     const { runId } = await dispatcher.trigger("list-contact-enrich", columnPayload(1));
     await dispatcher.idle();
 
-    expect(attempts).toEqual([1, 2, 3]);
+    expect(attempts).toEqual([
+      [1, false],
+      [2, false],
+      [3, true],
+    ]);
     expect(dispatcher.executor.run(runId)).toMatchObject({ status: "FAILED", attempts: 3, error: "provider down (attempt 3)" });
+  });
+
+  it("tells the handler of a single-attempt executor that its first attempt is its last", async () => {
+    const seen: Array<[number, boolean]> = [];
+    const dispatcher = createInProcessDispatcher({
+      maxAttempts: 1,
+      registry: registryOf(async (_payload, ctx) => {
+        seen.push([ctx.attempt, ctx.lastAttempt]);
+        throw new Error("worker lost");
+      }),
+    });
+
+    const { runId } = await dispatcher.trigger("sheet-ai-enrich", columnPayload(1));
+    await dispatcher.idle();
+
+    expect(seen).toEqual([[1, true]]);
+    expect(dispatcher.executor.run(runId)).toMatchObject({ status: "FAILED", attempts: 1, error: "worker lost" });
   });
 
   it("completes a run whose retry succeeds", async () => {

@@ -41,7 +41,7 @@ afterEach(async () => {
 });
 afterAll(settle);
 
-const ctx = (attempt = 1, signal = new AbortController().signal): TaskContext => ({ runId: "run_test", attempt, signal });
+const ctx = (attempt = 1, signal = new AbortController().signal): TaskContext => ({ runId: "run_test", attempt, lastAttempt: false, signal });
 const runTask = (runId: string, context: TaskContext = ctx()) => runEnrichmentRun(withOverrides(h.services), { enrichmentRunId: runId }, context);
 
 /** A provider answering with `answer(request)`, counting its calls per lead. */
@@ -362,6 +362,27 @@ describe("failures and refunds", () => {
     expect(failed.every((i) => i.errorMessage === "The enrichment worker failed" && i.attempts === 3)).toBe(true);
     expect((await refundsOf(client)).map((r) => r.referenceId).sort()).toEqual(failed.map((i) => i.id).sort());
     expect(await client.ledgerConsistency()).toEqual({ balance: 92, ledgerSum: 92, entries: 6 });
+  });
+
+  it("fails the run on the attempt its executor calls the last, whatever that attempt's number", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const leadIds = await people(client, 3);
+    // Every answer is text Postgres cannot store: each attempt dies writing its batch.
+    overrides = { ai: testProvider(() => value("bad \u0000 text")).provider };
+    automatic = false;
+    const runId = await start(client, explicit("custom_ai", leadIds, { input: { prompt: "Summarise" } }));
+
+    await expect(runTask(runId, ctx(1))).rejects.toThrow();
+    expect((await run(runId)).status).toBe("running");
+    expect((await items(runId)).map((i) => [i.status, i.attempts])).toEqual(leadIds.map(() => ["running", 1]));
+    expect(await client.ledgerConsistency()).toEqual({ balance: 97, ledgerSum: 97, entries: 2 });
+
+    await expect(runTask(runId, { ...ctx(2), lastAttempt: true })).rejects.toThrow();
+    expect(await run(runId)).toMatchObject({ status: "failed", error: "The enrichment worker failed", completedAt: null });
+    const failed = await items(runId);
+    expect(failed.map((i) => [i.status, i.errorMessage, i.attempts])).toEqual(leadIds.map(() => ["failed", "The enrichment worker failed", 2]));
+    expect((await refundsOf(client)).map((r) => r.referenceId).sort()).toEqual(failed.map((i) => i.id).sort());
+    expect(await client.ledgerConsistency()).toEqual({ balance: 100, ledgerSum: 100, entries: 5 });
   });
 
   it("skips an item whose membership is gone before the task reaches it", async () => {

@@ -32,7 +32,7 @@ afterEach(() => {
 });
 
 const TRIGGER_RUN_ID = expect.stringMatching(/^run_[0-9a-z]+$/);
-const TASK_CTX = () => ({ runId: "run_test", attempt: 1, signal: new AbortController().signal });
+const TASK_CTX = () => ({ runId: "run_test", attempt: 1, lastAttempt: false, signal: new AbortController().signal });
 
 async function personLead(client: Client, name: string, extra: Record<string, unknown> = {}): Promise<string> {
   const res = await client.post("/api/leads", { type: "person", name: { full: name }, ...extra });

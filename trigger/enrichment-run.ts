@@ -1,13 +1,15 @@
 import { task } from "@trigger.dev/sdk";
-import { ENRICHMENT_RUN_MAX_ATTEMPTS, runEnrichmentRun } from "../src/domain/enrichment-runs/task";
+import { runEnrichmentRun } from "../src/domain/enrichment-runs/task";
+import { taskAttempts } from "./attempts";
 import { withTaskServices } from "./services";
 
 // Lead enrichment runs as Trigger.dev runs them, through the same domain function as the local
-// executors. The attempt count must match the task's: it marks the run failed on its last attempt.
+// executors. The last attempt, if it fails, marks the run failed and refunds what was not enriched.
+const attempts = taskAttempts(3);
+
 export const enrichmentRun = task({
   id: "enrichment-run",
   concurrency: { total: 10 },
-  retry: { maxAttempts: ENRICHMENT_RUN_MAX_ATTEMPTS },
-  run: (payload: { enrichmentRunId: string }, { ctx, signal }) =>
-    withTaskServices((services) => runEnrichmentRun(services, payload, { runId: ctx.run.id, attempt: ctx.attempt.number, signal })),
+  retry: attempts.retry,
+  run: (payload: { enrichmentRunId: string }, params) => withTaskServices((services) => runEnrichmentRun(services, payload, attempts.contextOf(params))),
 });

@@ -131,7 +131,7 @@ export function createTaskExecutor(options: ExecutorOptions): TaskExecutor {
     const controller = new AbortController();
     run.controller = controller;
     const handler = options.registry[run.taskId] as TaskHandler<TaskId>;
-    const ctx = { runId: run.id, attempt: run.attempts, signal: controller.signal };
+    const ctx = { runId: run.id, attempt: run.attempts, lastAttempt: run.attempts >= maxAttempts, signal: controller.signal };
     Promise.resolve()
       .then(() => handler(run.payload as TaskPayload<TaskId>, ctx))
       .then(

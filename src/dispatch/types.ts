@@ -58,6 +58,11 @@ export type TaskContext = {
   runId: string;
   /** 1 on the first attempt. */
   attempt: number;
+  /**
+   * No attempt follows this one if it fails, so the handler must leave nothing half-done behind.
+   * Set by the executor from its own retry setting: handlers never assume an attempt count.
+   */
+  lastAttempt: boolean;
   /** Aborted when the run is cancelled while it executes; a handler stops at its next check. */
   signal: AbortSignal;
 };

@@ -14,11 +14,6 @@ import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
 // either both or neither). Refunds for items that end skipped or failed follow each batch.
 
 export const ENRICHMENT_RUN_CONCURRENCY = 8;
-/**
- * Attempts the dispatcher makes per task run (the in-process executor's default; configure
- * Trigger.dev the same). The last attempt that fails marks the run failed.
- */
-export const ENRICHMENT_RUN_MAX_ATTEMPTS = 3;
 /** How stale the task's view of "is the run cancelled?" may be before a provider call. */
 export const CANCEL_CHECK_INTERVAL_MS = 250;
 
@@ -258,7 +253,8 @@ export async function runEnrichmentRun(
     }
     await completeIfSettled(db, runId);
   } catch (error) {
-    if (ctx.attempt >= ENRICHMENT_RUN_MAX_ATTEMPTS) {
+    // No attempt follows: a run left running would never finish, and its unenriched items stay paid for.
+    if (ctx.lastAttempt) {
       logger.error("enrichment run failed for good", { enrichmentRunId: runId, attempt: ctx.attempt, error: describe(error) });
       await failForGood(db, runId, "The enrichment worker failed").catch((cleanup: unknown) =>
         logger.error("could not mark the enrichment run failed", { enrichmentRunId: runId, error: describe(cleanup) }),

@@ -270,3 +270,26 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
   );
   return { written: Number(outcome?.written ?? 0), refunded: Number(outcome?.refunded ?? 0), open: Number(outcome?.open ?? 0) };
 }
+
+/** A cell a run still holds: claimed by it (`processing` under its run id) and given no result. */
+export type HeldCell = { cellId: string; runToken: string; charged: boolean };
+
+/**
+ * The cells the run still holds in the column, under their current tokens, each with whether the task
+ * charged it (`cell-charge:<run_token>`, the per-row charge of contact columns). They stay locked until
+ * the caller's transaction ends, taken in id order as settling a contact submission takes them.
+ */
+export async function lockHeldCells(tx: Queryable, column: { id: string; subject: Subject; workspaceId: string }, runId: string): Promise<HeldCell[]> {
+  const { cells } = CELL_TABLE[column.subject];
+  const held = rowsOf<{ cell_id: string; run_token: string; charged: boolean }>(
+    await tx.execute(sql`
+      select c.id as cell_id, c.run_token,
+             exists (select 1 from credit_ledger l
+                     where l.workspace_id = ${column.workspaceId} and l.dedupe_key = 'cell-charge:' || c.run_token) as charged
+      from ${cells} c
+      where c.column_id = ${column.id} and c.status = 'processing' and c.metadata ->> 'runId' = ${runId}::text
+      order by c.id
+      for update of c`),
+  );
+  return held.map((cell) => ({ cellId: cell.cell_id, runToken: cell.run_token, charged: cell.charged }));
+}

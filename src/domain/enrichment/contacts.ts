@@ -179,6 +179,19 @@ async function awaitSubmissions(services: Services, run: ContactRun, submissionI
   }
 }
 
+/**
+ * Ends the run's open submissions for the column failed with `error`, for a run that failed for good
+ * whose cells are being failed and refunded: a result arriving after that (a webhook) then finds
+ * nothing to write onto a refunded cell. Call it with those cells already locked, as settling takes
+ * its locks cells first.
+ */
+export async function failOpenSubmissions(tx: Queryable, columnId: string, runId: string, error: string): Promise<void> {
+  await tx
+    .update(providerSubmissions)
+    .set({ status: "failed", error, completedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(providerSubmissions.columnId, columnId), eq(providerSubmissions.runId, runId), inArray(providerSubmissions.status, OPEN_STATUSES)));
+}
+
 // ---- the webhook side ----
 
 export type WebhookReceipt = "accepted" | "duplicate" | "unknown" | "other_enrichment";

@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from "drizzle-orm";
 import type { ColumnTaskPayload, TaskContext, TaskId } from "../../dispatch/types";
 import { isBulkContactProvider, isContactField } from "../../providers/fullenrich";
 import type { CellProvider, ProviderKind, ProviderResult } from "../../providers/types";
@@ -10,13 +11,14 @@ import {
   claimCells,
   insufficientCreditsResult,
   loadColumn,
+  lockHeldCells,
   writeResults,
   type CellResult,
   type ClaimedCell,
   type Refunds,
   type TaskColumn,
 } from "./cell-store";
-import { countOutcome, runContactSubmissions, sleep } from "./contacts";
+import { countOutcome, failOpenSubmissions, runContactSubmissions, sleep } from "./contacts";
 import { watchColumn, type ColumnWatch } from "./column-watch";
 
 // The one runner behind every column task (sheet-ai-enrich, list-contact-enrich, list-hiring-enrich,
@@ -43,6 +45,11 @@ const DEFAULTS: Required<ColumnTaskOptions> = { concurrency: 8, flushEvery: 25, 
 
 export { INSUFFICIENT_CREDITS } from "./cell-store";
 
+/** The error of the cells a run still held when it failed on its last attempt, before its reason. */
+export const TASK_FAILED = "TASK_FAILED";
+/** How much of the run's error its failed cells show. */
+const TASK_FAILED_REASON_MAX = 200;
+
 export type ColumnTaskSummary = {
   columnId: string;
   /** Why the run did no work, when it did none. */
@@ -68,7 +75,25 @@ export async function runColumnTask(
   ctx: TaskContext,
   options: ColumnTaskOptions = {},
 ): Promise<ColumnTaskSummary> {
-  const settings = { ...DEFAULTS, ...options };
+  const log = { taskId, runId: ctx.runId, attempt: ctx.attempt, columnId: payload.columnId };
+  try {
+    return await fillColumn(services, taskId, payload, ctx, { ...DEFAULTS, ...options }, log);
+  } catch (error) {
+    // Provider errors end as cell results; what gets here is the run's own failure (its database, a bug).
+    // Before the last attempt the cells stay claimed for the retry; after it, nobody would finish them.
+    if (ctx.lastAttempt) await failHeldCells(services, payload.columnId, ctx, error, log);
+    throw error;
+  }
+}
+
+async function fillColumn(
+  services: Services,
+  taskId: ColumnTaskId,
+  payload: ColumnTaskPayload,
+  ctx: TaskContext,
+  settings: Required<ColumnTaskOptions>,
+  log: Record<string, unknown>,
+): Promise<ColumnTaskSummary> {
   const { db, logger } = services;
   const summary: ColumnTaskSummary = {
     columnId: payload.columnId,
@@ -83,7 +108,6 @@ export async function runColumnTask(
     flushes: 0,
     openCells: null,
   };
-  const log = { taskId, runId: ctx.runId, attempt: ctx.attempt, columnId: payload.columnId };
 
   await awaitColumnDispatchCommitted(db, payload.columnId);
   const column = await loadColumn(db, payload.columnId);
@@ -122,6 +146,61 @@ export async function runColumnTask(
   return summary;
 }
 
+/**
+ * The run failed on its last attempt: the cells it still holds would stay `processing` forever, their
+ * credits spent. They fail with TASK_FAILED and are refunded as any failed cell is (a contact cell
+ * only if it was charged), in one transaction under their row locks, so a result that lands meanwhile
+ * is not overwritten; the run's open contact submissions fail with them, so a late webhook writes
+ * nothing onto a refunded cell. Never throws: the executor must see the run's own error.
+ */
+async function failHeldCells(services: Services, columnId: string, ctx: TaskContext, error: unknown, log: Record<string, unknown>): Promise<void> {
+  const { db, logger } = services;
+  const message = `${TASK_FAILED}: ${reasonOf(error)}`;
+  try {
+    const column = await loadColumn(db, columnId);
+    const plan = column ? planColumn(column) : null;
+    if (!column || !plan || plan.kind === "static") return;
+    const outcome = await db.transaction(async (tx) => {
+      const held = await lockHeldCells(tx, column, ctx.runId);
+      if (held.length === 0) return null;
+      if (plan.kind === "typed" && isContactField(plan.enrichmentType)) await failOpenSubmissions(tx, column.id, ctx.runId, message);
+      const results = held.map(
+        (cell): CellResult => ({
+          cellId: cell.cellId,
+          runToken: cell.runToken,
+          status: "failed",
+          value: null,
+          reasoning: null,
+          error: message,
+          metadata: { runId: ctx.runId, attempt: ctx.attempt },
+          refund: !plan.chargedInTask || cell.charged,
+        }),
+      );
+      return writeResults(tx, column.subject, column.id, results, refundsFor(services, column, plan.creditAction));
+    });
+    logger.error("column task failed for good", { ...log, error: reasonOf(error), failedCells: outcome?.written ?? 0, refunded: outcome?.refunded ?? 0 });
+  } catch (cleanup) {
+    logger.error("column task failed for good, and its cells could not be failed", { ...log, error: reasonOf(error), cleanupError: reasonOf(cleanup) });
+  }
+}
+
+/**
+ * What a failed cell shows of the run's error: its first line, shortened. A failed query's own
+ * message carries its SQL and parameters, which belong in the logs; its cause says what went wrong.
+ */
+function reasonOf(error: unknown): string {
+  const reason = error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+  const line = describe(reason).split("\n", 1)[0]!.trim() || "unknown error";
+  return line.length > TASK_FAILED_REASON_MAX ? `${line.slice(0, TASK_FAILED_REASON_MAX - 1)}…` : line;
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Where a column's failed cells get their credits back from. */
+function refundsFor(services: Services, column: TaskColumn, creditAction: string): Refunds {
+  return { workspaceId: column.workspaceId, action: creditAction, price: services.prices.costOf(creditAction) ?? 0, columnId: column.id };
+}
+
 /** One run's work on its claimed cells. */
 class CellRun {
   private readonly provider: CellProvider;
@@ -148,8 +227,8 @@ class CellRun {
     private readonly summary: ColumnTaskSummary,
   ) {
     this.provider = services.providers[kind];
-    this.price = services.prices.costOf(creditAction) ?? 0;
-    this.refunds = { workspaceId: column.workspaceId, action: creditAction, price: this.price, columnId: column.id };
+    this.refunds = refundsFor(services, column, creditAction);
+    this.price = this.refunds.price;
     this.signal = AbortSignal.any([ctx.signal, this.halt.signal]);
     this.watch = watchColumn(services.db, column.id, this.signal, settings.recheckMs);
   }
