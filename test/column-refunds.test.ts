@@ -1,17 +1,14 @@
 import { and, eq } from "drizzle-orm";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { columns, personCells } from "../src/db/schema";
-import { createTriggerSdkDispatcher } from "../src/dispatch/trigger-sdk";
 import { chargeCredits } from "../src/domain/credits";
-import { startFakeTrigger } from "./helpers/fake-trigger";
 import { addCompanies, addPeople } from "./helpers/fixtures";
-import { REQUEST_ID, useHarness, type Client } from "./helpers/harness";
+import { useHarnessOverFakeTrigger } from "./helpers/fake-trigger-harness";
+import { REQUEST_ID, type Client } from "./helpers/harness";
 
 // Credits paid for cells that will never be filled come back when their column (or list) is deleted.
 // The fake Trigger.dev accepts dispatches and runs nothing, so cells stay pending as the route left them.
-const fake = await startFakeTrigger();
-const h = useHarness({ dispatcher: () => createTriggerSdkDispatcher({ apiUrl: fake.url, secretKey: fake.secretKey, timeoutMs: 500 }) });
-afterAll(() => fake.close());
+const { fake, h } = await useHarnessOverFakeTrigger();
 
 async function listWithPeople(client: Client, people: number) {
   const listId = (await client.post("/api/lists", { name: "Refunds" })).body.list.id as string;

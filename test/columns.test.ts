@@ -1,27 +1,18 @@
 import { and, eq, sql } from "drizzle-orm";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
 import { columns, personCells, type ColumnSchema } from "../src/db/schema";
-import { createTriggerSdkDispatcher } from "../src/dispatch/trigger-sdk";
 import { TYPED_KINDS, type EnrichmentType } from "../src/domain/column-kinds";
 import { inferSchema } from "../src/domain/schema-inference";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
-import { startFakeTrigger, type RecordedRequest } from "./helpers/fake-trigger";
+import type { RecordedRequest } from "./helpers/fake-trigger";
 import { addColumn, addCompanies, addPeople } from "./helpers/fixtures";
-import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client } from "./helpers/harness";
+import { useHarnessOverFakeTrigger } from "./helpers/fake-trigger-harness";
+import { ISO_DATE, REQUEST_ID, UUID, type Client } from "./helpers/harness";
 
 // Dispatch goes through the real Trigger.dev SDK to a fake Trigger.dev whose tasks finish at once
 // without touching the database, so the cells stay as the routes left them.
-const fake = await startFakeTrigger();
-const h = useHarness({
-  max: 20,
-  dispatcher: () => createTriggerSdkDispatcher({ apiUrl: fake.url, secretKey: fake.secretKey, timeoutMs: 500 }),
-});
-afterAll(() => fake.close());
-beforeEach(() => {
-  fake.clearFaults();
-  fake.clearRecords();
-});
+const { fake, h } = await useHarnessOverFakeTrigger();
 
 const BUILT_IN_COUNT = 11;
 const RUN_ID = expect.stringMatching(/^run_[0-9a-z]+$/);

@@ -7,7 +7,7 @@ import * as schema from "../src/db/schema";
 import { columns, companyCells, companyRows, leads, personRows } from "../src/db/schema";
 import { upsertCompanyRows } from "../src/domain/company-rows";
 import { createList } from "../src/domain/lists";
-import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client } from "./helpers/harness";
+import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client, requestWithoutKey } from "./helpers/harness";
 
 const h = useHarness({ max: 12 });
 
@@ -572,13 +572,9 @@ describe("ownership, ids and auth on every company route", () => {
   it.each(routes)("%s %s: 401 without a key", async (method, _path, route) => {
     const { list } = await setup();
     const [path, body] = route(list.id, crypto.randomUUID());
-    const res = await h.app.request(path, {
-      method,
-      headers: { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await requestWithoutKey(h.app, method, path, body);
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "Missing or invalid API key", code: "UNAUTHORIZED", requestId: REQUEST_ID });
+    expect(res.body).toEqual({ error: "Missing or invalid API key", code: "UNAUTHORIZED", requestId: REQUEST_ID });
     expect(await storedCompanies(list.id)).toEqual([]);
   });
 });

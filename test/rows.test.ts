@@ -7,7 +7,7 @@ import { rowsOf, withPreparedStatements, type Db } from "../src/db/client";
 import * as schema from "../src/db/schema";
 import { columns, companyRows, leads, personCells, personRows } from "../src/db/schema";
 import { createList } from "../src/domain/lists";
-import { Client, ISO_DATE, REQUEST_ID, UUID, useHarness, type Json } from "./helpers/harness";
+import { Client, ISO_DATE, REQUEST_ID, UUID, useHarness, type Json, requestWithoutKey } from "./helpers/harness";
 
 const h = useHarness({ max: 12 });
 
@@ -1150,13 +1150,9 @@ describe("ownership, ids and auth on every row route", () => {
   it.each(routes)("%s %s: 401 without a key", async (method, _path, route) => {
     const { list } = await setup();
     const [path, body] = route(list.id, crypto.randomUUID());
-    const res = await h.app.request(path, {
-      method,
-      headers: { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await requestWithoutKey(h.app, method, path, body);
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "Missing or invalid API key", code: "UNAUTHORIZED", requestId: REQUEST_ID });
+    expect(res.body).toEqual({ error: "Missing or invalid API key", code: "UNAUTHORIZED", requestId: REQUEST_ID });
     expect(await storedRows(list.id)).toEqual([]);
   });
 });

@@ -119,6 +119,16 @@ export class Client {
   }
 }
 
+/** A request with no Authorization header at all, as an unauthenticated caller sends it. */
+export async function requestWithoutKey(target: RequestTarget, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  const res = await target.request(path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
 /** Shape matchers for server-made values. */
 export const UUID = expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 export const ISO_DATE = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
