@@ -1,3 +1,4 @@
+import { companyRow, personRow } from "./helpers/provider-rows";
 import { inArray, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
@@ -56,30 +57,9 @@ const noSignal = () => new AbortController().signal;
 
 // ---- rows and columns as the runner hands them to providers ----
 
-const ADA: PersonData = {
-  subject: "person",
-  rowId: "0190f1c2-0000-7000-8000-000000000001",
-  fullName: "Ada Lovelace",
-  firstName: "Ada",
-  lastName: "Lovelace",
-  role: "Engineer",
-  company: "Analytical Engines",
-  domain: "analytical.io",
-  linkedinUrl: null,
-  location: "London",
-  email: null,
-};
+const ADA: PersonData = personRow({ rowId: "0190f1c2-0000-7000-8000-000000000001" });
 
-const ACME: CompanyData = {
-  subject: "company",
-  rowId: "0190f1c2-0000-7000-8000-000000000002",
-  name: "Acme",
-  domain: "acme.com",
-  website: null,
-  industry: "Manufacturing",
-  location: null,
-  description: "Makes anvils.",
-};
+const ACME: CompanyData = companyRow({ rowId: "0190f1c2-0000-7000-8000-000000000002", industry: "Manufacturing", location: null, description: "Makes anvils." });
 
 function column(overrides: Partial<ProviderColumn> = {}): ProviderColumn {
   return {

@@ -6,7 +6,7 @@ import { TYPED_KINDS, type EnrichmentType } from "../src/domain/column-kinds";
 import { inferSchema } from "../src/domain/schema-inference";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import type { RecordedRequest } from "./helpers/fake-trigger";
-import { addColumn, addCompanies, addPeople } from "./helpers/fixtures";
+import { addColumn, addCompanies, addPeople, cellsByPosition, type CellState } from "./helpers/fixtures";
 import { useHarnessOverFakeTrigger } from "./helpers/fake-trigger-harness";
 import { ISO_DATE, REQUEST_ID, UUID, type Client } from "./helpers/harness";
 
@@ -67,19 +67,7 @@ function columnBody(listId: string, overrides: Record<string, unknown> = {}) {
   };
 }
 
-type CellState = { rowId: string; status: string; value: unknown; reasoning: string | null; error: string | null; runToken: string | null };
-
-/** A column's cells by row position. */
-async function cellsOf(columnId: string, subject: Subject = "person"): Promise<CellState[]> {
-  const [cells, rows, key] =
-    subject === "person" ? ["list_cells", "list_rows", "row_id"] : ["list_company_cells", "list_company_rows", "company_row_id"];
-  return rowsOf<CellState>(
-    await h.db.execute(sql`
-      select c.${sql.raw(key)} as "rowId", c.status, c.value, c.reasoning, c.error, c.run_token as "runToken"
-      from ${sql.raw(cells)} c join ${sql.raw(rows)} r on r.id = c.${sql.raw(key)}
-      where c.column_id = ${columnId} order by r.position`),
-  );
-}
+const cellsOf = (columnId: string, subject?: "person" | "company") => cellsByPosition(h.db, columnId, subject);
 
 const pending = (rowId: string): CellState => ({ rowId, status: "pending", value: null, reasoning: null, error: null, runToken: UUID });
 const dispatchFailed = (rowId: string): CellState => ({ rowId, status: "failed", value: null, reasoning: null, error: "DISPATCH_FAILED", runToken: UUID });

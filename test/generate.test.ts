@@ -1,8 +1,7 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { rowsOf } from "../src/db/client";
 import { columns, companyCells, personCells } from "../src/db/schema";
-import { addColumn, addCompanies, addPeople } from "./helpers/fixtures";
+import { addColumn, addCompanies, addPeople, cellsByPosition, type CellState } from "./helpers/fixtures";
 import { useHarnessOverFakeTrigger } from "./helpers/fake-trigger-harness";
 import { REQUEST_ID, UUID, type Client } from "./helpers/harness";
 
@@ -20,19 +19,7 @@ async function newList(client: Client): Promise<string> {
   return res.body.list.id;
 }
 
-type CellState = { rowId: string; status: string; value: unknown; reasoning: string | null; error: string | null; runToken: string | null };
-
-/** A column's cells by row position. */
-async function cellsOf(columnId: string, subject: "person" | "company" = "person"): Promise<CellState[]> {
-  const [cells, rows, key] =
-    subject === "person" ? ["list_cells", "list_rows", "row_id"] : ["list_company_cells", "list_company_rows", "company_row_id"];
-  return rowsOf<CellState>(
-    await h.db.execute(sql`
-      select c.${sql.raw(key)} as "rowId", c.status, c.value, c.reasoning, c.error, c.run_token as "runToken"
-      from ${sql.raw(cells)} c join ${sql.raw(rows)} r on r.id = c.${sql.raw(key)}
-      where c.column_id = ${columnId} order by r.position`),
-  );
-}
+const cellsOf = (columnId: string, subject?: "person" | "company") => cellsByPosition(h.db, columnId, subject);
 
 async function charges(client: Client) {
   return (await client.ledger())

@@ -1,6 +1,7 @@
 import { columns, companyRows, leads, personRows, type ColumnSchema } from "../../src/db/schema";
 import { syncBuiltInCells } from "../../src/domain/built-in-columns";
-import type { Db } from "../../src/db/client";
+import { sql } from "drizzle-orm";
+import { rowsOf, type Db } from "../../src/db/client";
 
 // Members and columns written straight to the tables, for tests of routes other than the row routes.
 
@@ -50,4 +51,18 @@ export async function addColumn(
     })
     .returning();
   return column!.id;
+}
+
+export type CellState = { rowId: string; status: string; value: unknown; reasoning: string | null; error: string | null; runToken: string | null };
+
+/** A column's cells in the order of their rows' positions. */
+export async function cellsByPosition(db: Db, columnId: string, subject: "person" | "company" = "person"): Promise<CellState[]> {
+  const [cells, rows, key] =
+    subject === "person" ? ["list_cells", "list_rows", "row_id"] : ["list_company_cells", "list_company_rows", "company_row_id"];
+  return rowsOf<CellState>(
+    await db.execute(sql`
+      select c.${sql.raw(key)} as "rowId", c.status, c.value, c.reasoning, c.error, c.run_token as "runToken"
+      from ${sql.raw(cells)} c join ${sql.raw(rows)} r on r.id = c.${sql.raw(key)}
+      where c.column_id = ${columnId} order by r.position`),
+  );
 }
