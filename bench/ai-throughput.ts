@@ -3,9 +3,8 @@ import { createApp } from "../src/app";
 import { rowsOf } from "../src/db/client";
 import { createInProcessDispatcher } from "../src/dispatch/in-process";
 import { createAccount } from "../src/domain/accounts";
-import { createPrices, DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { createSandboxProviders, PROVIDER_KINDS, type CellProvider, type ProviderKind, type Providers } from "../src/providers";
-import { createLogger, systemClock, type Services } from "../src/services";
+import { createLogger, createServiceKit, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { Client } from "../test/helpers/harness";
 import { fmt, scratchDatabase } from "./support";
@@ -54,7 +53,7 @@ try {
     concurrency: RUNS_AT_ONCE,
     logger,
   });
-  const services: Services = { db: scratch.db, requestsPerMinute: null, dispatcher, prices: createPrices(DEFAULT_CREDIT_COSTS), clock: systemClock, logger, providers };
+  const services: Services = createServiceKit({}, { logger, providers }).services({ db: scratch.db, dispatcher });
   const account = await createAccount(scratch.db, { email: "bench@example.test", credits: 10 * ROWS });
   const client = new Client(createApp(() => ({ services })), scratch.db, account);
 

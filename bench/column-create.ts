@@ -9,9 +9,8 @@ import { createAccount } from "../src/domain/accounts";
 import { AI_BATCH_SIZE } from "../src/domain/column-kinds";
 import { defineColumn, type NewColumn } from "../src/domain/columns";
 import { createList } from "../src/domain/lists";
-import { createPrices, DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { createSandboxProviders } from "../src/providers";
-import { createLogger, systemClock, type Services } from "../src/services";
+import { createLogger, createServiceKit, type Services } from "../src/services";
 import { startFakeTrigger } from "../test/helpers/fake-trigger";
 import { Client } from "../test/helpers/harness";
 import { fmt, scratchDatabase } from "./support";
@@ -89,15 +88,7 @@ try {
   const doNothing = Object.fromEntries(TASK_IDS.map((taskId) => [taskId, async () => {}])) as unknown as TaskRegistry;
   const logger = createLogger("warn");
   const clientFor = (dispatcher: Dispatcher) => {
-    const services: Services = {
-      db: appDb.db,
-      requestsPerMinute: null,
-      dispatcher,
-      prices: createPrices(DEFAULT_CREDIT_COSTS),
-      clock: systemClock,
-      logger,
-      providers: createSandboxProviders(),
-    };
+    const services: Services = createServiceKit({}, { logger, providers: createSandboxProviders() }).services({ db: appDb.db, dispatcher });
     return new Client(createApp(() => ({ services })), scratch.db, account);
   };
   const inProcess = createInProcessDispatcher({ registry: doNothing, logger });

@@ -6,11 +6,8 @@ import { createTaskExecutor } from "../src/dispatch/in-process";
 import { startRunnerServer } from "../src/dispatch/runner-server";
 import { refusingDispatcher } from "../src/dispatch/refusing";
 import { openDatabase } from "../src/db/open";
-import { createPrices } from "../src/domain/prices";
-import { creditCostsFrom, parseEnv } from "../src/env";
-import { createProviders } from "../src/providers";
 import { createTaskRegistry } from "../src/tasks/registry";
-import { createLogger, systemClock, type Services } from "../src/services";
+import { createLogger, createServiceKit, type Services } from "../src/services";
 
 const runnerEnv = z.object({
   // The same key the Worker is given; several may be listed, comma-separated.
@@ -36,11 +33,9 @@ const logger = createLogger(env.LOG_LEVEL);
 
 // The tasks run here against the same database the Worker uses (DATABASE_URL), with the same
 // handlers as the in-process executor of `npm start`.
-const appEnv = parseEnv(process.env);
-const database = await openDatabase(appEnv);
-const prices = createPrices(creditCostsFrom(appEnv));
-const providers = createProviders(process.env);
-const services = (): Services => ({ db: database.db, requestsPerMinute: null, dispatcher: refusingDispatcher("tasks do not dispatch further work"), prices, clock: systemClock, logger, providers });
+const kit = createServiceKit(process.env, { logger, requestsPerMinute: null });
+const database = await openDatabase(kit.env);
+const services = (): Services => kit.services({ db: database.db, dispatcher: refusingDispatcher("tasks do not dispatch further work") });
 const registry = createTaskRegistry(services);
 
 const executor = createTaskExecutor({

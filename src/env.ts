@@ -36,6 +36,13 @@ export const envSchema = z.object({
   TRIGGER_DISPATCH_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
   // JSON object of ACTION → credits per unit; merged over the defaults.
   CREDIT_COSTS: creditCosts.optional(),
+  // Work in flight is leased: an attempt renews its lease while it works, and recovery picks up
+  // work whose lease ran out (its process died). Lease plus interval bound how long a crash can
+  // leave work unfinished; the defaults add up to 45 s.
+  WORK_LEASE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
+  RECOVERY_INTERVAL_MS: z.coerce.number().int().min(500).max(3_600_000).default(15_000),
+  // Times a piece of work may be recovered before it ends failed with ABANDONED (and is refunded).
+  RECOVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -7,20 +7,16 @@ import { createInProcessDispatcher } from "./dispatch/in-process";
 import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
 import type { Dispatcher } from "./dispatch/types";
 import { createAccount } from "./domain/accounts";
-import { createPrices } from "./domain/prices";
-import { creditCostsFrom, parseEnv } from "./env";
-import { createProviders } from "./providers";
-import { createLogger, systemClock, type Services } from "./services";
+import { createServiceKit, type Services } from "./services";
 import { backgroundIdle } from "./routes/webhooks";
 import { createTaskRegistry } from "./tasks/registry";
 
 const DEMO_EMAIL = "demo@localhost";
 const DEMO_CREDITS = 1000;
 
-const env = parseEnv(process.env);
-const logger = createLogger(env.LOG_LEVEL);
+const kit = createServiceKit(process.env);
+const { env, logger } = kit;
 const database = await openDatabase(env);
-const prices = createPrices(creditCostsFrom(env));
 
 // First start on an empty database: a demo account whose key is printed once, never stored in clear.
 let demoKey: string | null = null;
@@ -43,8 +39,7 @@ const dispatcher: Dispatcher =
     timeoutMs: env.TRIGGER_DISPATCH_TIMEOUT_MS,
     logger,
   });
-const providers = createProviders(process.env);
-const services = (): Services => ({ db: database.db, requestsPerMinute: env.RATE_LIMIT_PER_MINUTE, dispatcher, prices, clock: systemClock, logger, providers });
+const services = (): Services => kit.services({ db: database.db, dispatcher });
 
 const app = createApp(() => ({ services: services() }));
 

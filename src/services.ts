@@ -1,6 +1,8 @@
 import type { Db } from "./db/client";
 import type { Dispatcher } from "./dispatch/types";
-import type { Prices } from "./domain/prices";
+import { createPrices, type Prices } from "./domain/prices";
+import { creditCostsFrom, parseEnv, type Env } from "./env";
+import { createProviders } from "./providers";
 import type { Providers } from "./providers/types";
 
 export type Clock = { now(): Date };
@@ -27,6 +29,16 @@ export function createLogger(level: LogLevel): Logger {
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
+/** How work in flight is leased and recovered (spec section 10). */
+export type WorkSettings = {
+  /** How long a claim on work lasts unless its attempt renews it. */
+  leaseMs: number;
+  /** How often recovery looks for work whose lease ran out. */
+  recoveryIntervalMs: number;
+  /** Recoveries of one piece of work before it ends failed with ABANDONED. */
+  maxRecoveries: number;
+};
+
 /** What a request handler or task may touch. Built per request by the entry point; never global. */
 export type Services = {
   db: Db;
@@ -37,7 +49,41 @@ export type Services = {
   clock: Clock;
   logger: Logger;
   providers: Providers;
+  work: WorkSettings;
 };
+
+/**
+ * The parts of Services that live as long as the process (or the Worker isolate): settings, prices,
+ * the logger and the providers (which hold per-provider concurrency limits, so they must be shared).
+ * `services()` adds what each request or task brings: its database handle and its dispatcher.
+ */
+export type ServiceKit = {
+  readonly env: Env;
+  readonly logger: Logger;
+  services(parts: { db: Db; dispatcher: Dispatcher }): Services;
+};
+
+export type ServiceKitOptions = { logger?: Logger; providers?: Providers; clock?: Clock; prices?: Prices; requestsPerMinute?: number | null };
+
+/**
+ * The one builder of Services, used by every entry point (Node server, Worker, Trigger.dev tasks,
+ * the local runner, tests, benches): a new service is one edit here. `source` is the raw
+ * environment (process.env, the Worker's bindings); it is validated once, here.
+ */
+export function createServiceKit(source: Record<string, unknown>, options: ServiceKitOptions = {}): ServiceKit {
+  const env = parseEnv(source);
+  const logger = options.logger ?? createLogger(env.LOG_LEVEL);
+  const prices = options.prices ?? createPrices(creditCostsFrom(env));
+  const providers = options.providers ?? createProviders(source);
+  const clock = options.clock ?? systemClock;
+  const requestsPerMinute = options.requestsPerMinute !== undefined ? options.requestsPerMinute : env.RATE_LIMIT_PER_MINUTE;
+  const work: WorkSettings = { leaseMs: env.WORK_LEASE_MS, recoveryIntervalMs: env.RECOVERY_INTERVAL_MS, maxRecoveries: env.RECOVERY_MAX_ATTEMPTS };
+  return {
+    env,
+    logger,
+    services: ({ db, dispatcher }) => ({ db, dispatcher, requestsPerMinute, prices, clock, logger, providers, work }),
+  };
+}
 
 /** Builds the services for one request; `release` runs when the response is done. */
 export type ServicesFactory = (request: Request, executionCtx?: { waitUntil(p: Promise<unknown>): void }) =>

@@ -2,10 +2,7 @@ import { createApp } from "./app";
 import { createPostgresDb } from "./db/client";
 import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
 import { refusingDispatcher } from "./dispatch/refusing";
-import { createPrices } from "./domain/prices";
-import { creditCostsFrom, parseEnv } from "./env";
-import { createProviders } from "./providers";
-import { createLogger, systemClock, type Services } from "./services";
+import { createServiceKit } from "./services";
 
 /** The bindings and vars wrangler.toml gives the Worker. */
 export type WorkerEnv = {
@@ -30,16 +27,9 @@ let configured: Configured | undefined;
 
 function configure(env: WorkerEnv): Configured {
   if (configured?.env === env) return configured;
-  const parsed = parseEnv({
-    CREDIT_COSTS: env.CREDIT_COSTS,
-    LOG_LEVEL: env.LOG_LEVEL,
-    RATE_LIMIT_PER_MINUTE: env.RATE_LIMIT_PER_MINUTE,
-    TRIGGER_SECRET_KEY: env.TRIGGER_SECRET_KEY,
-    TRIGGER_API_URL: env.TRIGGER_API_URL,
-    TRIGGER_DISPATCH_TIMEOUT_MS: env.TRIGGER_DISPATCH_TIMEOUT_MS,
-  });
-  const prices = createPrices(creditCostsFrom(parsed));
-  const logger = createLogger(parsed.LOG_LEVEL);
+  // Bindings that are not strings (HYPERDRIVE) are no settings; the kit validates the rest once.
+  const kit = createServiceKit(env as unknown as Record<string, unknown>);
+  const { env: parsed, logger } = kit;
   const app = createApp(() => {
     // Hyperdrive is the pool; this client only multiplexes one request's queries over it.
     const { db, close } = createPostgresDb(env.HYPERDRIVE.connectionString, { max: 5, fetchTypes: false });
@@ -52,8 +42,7 @@ function configure(env: WorkerEnv): Configured {
           logger,
         })
       : unconfiguredDispatcher;
-    const services: Services = { db, requestsPerMinute: parsed.RATE_LIMIT_PER_MINUTE, dispatcher, prices, clock: systemClock, logger, providers: createProviders(env) };
-    return { services, release: close };
+    return { services: kit.services({ db, dispatcher }), release: close };
   });
   configured = { app, env };
   return configured;

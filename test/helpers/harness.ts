@@ -6,9 +6,7 @@ import { creditLedger, workspaces } from "../../src/db/schema";
 import { createInProcessDispatcher } from "../../src/dispatch/in-process";
 import type { Dispatcher } from "../../src/dispatch/types";
 import { createAccount } from "../../src/domain/accounts";
-import { createPrices, DEFAULT_CREDIT_COSTS } from "../../src/domain/prices";
-import { createProviders } from "../../src/providers";
-import { createLogger, systemClock, type Services } from "../../src/services";
+import { createLogger, createServiceKit, type Services } from "../../src/services";
 import { createTaskRegistry } from "../../src/tasks/registry";
 
 /**
@@ -23,15 +21,9 @@ export function useHarness(options: { max?: number; dispatcher?: (services: () =
     ? null
     : createInProcessDispatcher({ registry: createTaskRegistry(() => services), logger, retryDelay: { minMs: 10, maxMs: 50 } });
   const dispatcher = options.dispatcher ? options.dispatcher(() => services) : inProcess!;
-  const services: Services = {
-    db,
-    requestsPerMinute: options.requestsPerMinute ?? null,
-    dispatcher,
-    prices: createPrices(DEFAULT_CREDIT_COSTS),
-    clock: systemClock,
-    logger,
-    providers: createProviders({}),
-  };
+  // The documented prices and the sandbox providers: the environment of the test process is not read.
+  const kit = createServiceKit({}, { logger, requestsPerMinute: options.requestsPerMinute ?? null });
+  const services: Services = kit.services({ db, dispatcher });
   const app = createApp(() => ({ services }));
   afterAll(async () => {
     await inProcess?.idle();
