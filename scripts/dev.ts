@@ -16,6 +16,9 @@ const devEnv = z
     PORT: z.coerce.number().int().default(8787),
     TRIGGER_SECRET_KEY: z.string().min(1).default("tr_dev_local"),
     TRIGGER_API_URL: z.string().url().default("http://127.0.0.1:8788"),
+    // The Worker defaults to live providers as a deployment; locally the sandbox answers unless the
+    // developer asks for live (`PROVIDERS=live npm run dev`). Both processes are told the same.
+    PROVIDERS: z.enum(["sandbox", "live"]).default("sandbox"),
   })
   .parse(process.env);
 
@@ -52,6 +55,7 @@ run(process.execPath, ["--import", "tsx", "scripts/trigger-runner.ts"], {
   DATABASE_URL: databaseUrl.toString(),
   TRIGGER_SECRET_KEY: devEnv.TRIGGER_SECRET_KEY,
   TRIGGER_API_URL: devEnv.TRIGGER_API_URL,
+  PROVIDERS: devEnv.PROVIDERS,
 });
 run(
   process.execPath,
@@ -67,6 +71,8 @@ run(
     `TRIGGER_SECRET_KEY:${devEnv.TRIGGER_SECRET_KEY}`,
     "--var",
     `TRIGGER_API_URL:${devEnv.TRIGGER_API_URL}`,
+    "--var",
+    `PROVIDERS:${devEnv.PROVIDERS}`,
   ],
   {
     CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: databaseUrl.toString(),
@@ -75,7 +81,7 @@ run(
   },
 );
 
-console.log(`Database ${databaseName} migrated; Worker on http://127.0.0.1:${devEnv.PORT}, tasks via ${devEnv.TRIGGER_API_URL}`);
+console.log(`Database ${databaseName} migrated; Worker on http://127.0.0.1:${devEnv.PORT}, tasks via ${devEnv.TRIGGER_API_URL}, providers: ${devEnv.PROVIDERS}`);
 if (demo) {
   console.log(`Demo account demo@localhost with 1000 credits. Its API key (shown only now):\n  ${demo.apiKey}`);
 } else {

@@ -32,7 +32,8 @@ const env = parsed.data;
 const logger = createLogger(env.LOG_LEVEL);
 
 // The tasks run here against the same database the Worker uses (DATABASE_URL), with the same
-// handlers as the in-process executor of `npm start`.
+// handlers as the in-process executor of `npm start`. It is a local mode, so PROVIDERS defaults to
+// `sandbox` (`npm run dev` passes it the same value as the Worker).
 const kit = createServiceKit(process.env, { logger, requestsPerMinute: null });
 const database = await openDatabase(kit.env);
 const services = (): Services => kit.services({ db: database.db, dispatcher: refusingDispatcher("tasks do not dispatch further work") });

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { classifyDatabaseError, describeDatabaseError } from "./db/errors";
 
 // The closed list of machine codes, each with its default HTTP status.
 export const ERROR_STATUS = {
@@ -11,6 +12,7 @@ export const ERROR_STATUS = {
   EMPTY_LEAD_SCOPE: 400,
   OUTPUT_TARGET_UNSUPPORTED: 400,
   FILTERED_SCOPE_UNSUPPORTED: 400,
+  PROVIDER_NOT_CONFIGURED: 400,
   UNAUTHORIZED: 401,
   INSUFFICIENT_CREDITS: 402,
   NOT_FOUND: 404,
@@ -22,6 +24,7 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   DISPATCH_FAILED: 500,
+  UNAVAILABLE: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -68,14 +71,34 @@ export function errorBody(c: Context, code: ErrorCode, message: string, extra: R
   return { error: message, code, requestId: c.get("requestId") as string, ...extra };
 }
 
-// The one place errors become responses. Anything that is not an AppError is a bug: it is logged
-// with its stack and answered as a bare INTERNAL, never leaking the stack or SQL to the caller.
+// The one place errors become responses. A database failure is answered as what it means for the
+// caller (databaseAppError); anything else that is not an AppError is a bug: it is logged with its
+// stack and answered as a bare INTERNAL, never leaking the stack or SQL to the caller.
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
     for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
     return c.json(errorBody(c, err.code, err.message, err.extra), err.status);
   }
   const logger = c.get("services")?.logger ?? console;
+  const database = databaseAppError(err);
+  if (database) {
+    logger.warn("database error", { requestId: c.get("requestId"), answered: database.code, error: describeDatabaseError(err) });
+    return handleError(database, c);
+  }
   logger.error("unhandled error", { requestId: c.get("requestId"), error: err?.stack ?? String(err) });
   return c.json(errorBody(c, "INTERNAL", "Internal server error"), 500);
+}
+
+/**
+ * A database failure as the caller should see it: unreachable or busy → 503 UNAVAILABLE with
+ * Retry-After; a row the request refers to deleted meanwhile → 404. Null for anything else.
+ */
+export function databaseAppError(err: unknown): AppError | null {
+  const failure = classifyDatabaseError(err);
+  if (!failure) return null;
+  if (failure.kind === "gone") return new AppError("NOT_FOUND", "A resource this request refers to no longer exists");
+  return new AppError("UNAVAILABLE", "The database is temporarily unavailable; retry shortly", {
+    headers: { "Retry-After": String(failure.retryAfterSeconds) },
+    extra: { retryAfter: failure.retryAfterSeconds },
+  });
 }

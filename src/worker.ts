@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import { createPostgresDb } from "./db/client";
 import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
 import { refusingDispatcher } from "./dispatch/refusing";
+import { withProvidersDefault } from "./providers";
 import { createServiceKit } from "./services";
 
 /** The bindings and vars wrangler.toml gives the Worker. */
@@ -13,6 +14,8 @@ export type WorkerEnv = {
   TRIGGER_SECRET_KEY?: string;
   TRIGGER_API_URL?: string;
   TRIGGER_DISPATCH_TIMEOUT_MS?: string;
+  /** `live` when unset: a deployment never answers with sandbox values unless told to. */
+  PROVIDERS?: string;
 };
 
 // Without a Trigger.dev key the Worker still serves every route that needs no background work;
@@ -28,7 +31,7 @@ let configured: Configured | undefined;
 function configure(env: WorkerEnv): Configured {
   if (configured?.env === env) return configured;
   // Bindings that are not strings (HYPERDRIVE) are no settings; the kit validates the rest once.
-  const kit = createServiceKit(env as unknown as Record<string, unknown>);
+  const kit = createServiceKit(withProvidersDefault(env as unknown as Record<string, unknown>, "live"));
   const { env: parsed, logger } = kit;
   const app = createApp(() => {
     // Hyperdrive is the pool; this client only multiplexes one request's queries over it.

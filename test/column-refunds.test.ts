@@ -1,7 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { columns, personCells } from "../src/db/schema";
-import { chargeCredits } from "../src/domain/credits";
+import { chargeCell } from "../src/domain/cell-store";
 import { addCompanies, addPeople } from "./helpers/fixtures";
 import { useHarnessOverFakeTrigger } from "./helpers/fake-trigger-harness";
 import { REQUEST_ID, type Client } from "./helpers/harness";
@@ -71,7 +71,8 @@ describe("deleting a column refunds its unfinished cells", () => {
     const cells = await h.db.select().from(personCells).where(eq(personCells.columnId, created.body.column.id));
     // The task had charged two rows when the column was deleted; the third was never sent.
     for (const cell of cells.slice(0, 2)) {
-      await chargeCredits(h.db, { workspaceId: client.workspaceId, action: "EMAIL_LOOKUP", units: 1, amount: 2, dedupeKey: `cell-charge:${cell.runToken}` });
+      const column = { id: created.body.column.id as string, workspaceId: client.workspaceId, subject: "person" as const };
+      expect(await chargeCell(h.db, column, { cellId: cell.id, runToken: cell.runToken! }, { action: "EMAIL_LOOKUP", price: 2 })).toBe("charged");
     }
     expect(await client.balance()).toBe(96);
 

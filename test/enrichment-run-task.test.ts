@@ -5,7 +5,6 @@ import { enrichmentRunItems, enrichmentRuns, leads, personRows } from "../src/db
 import { createInProcessDispatcher, type InProcessDispatcher } from "../src/dispatch/in-process";
 import { TASK_IDS, type TaskContext, type TaskRegistry } from "../src/dispatch/types";
 import { refundSettledItemsNow } from "../src/domain/enrichment-runs/credits";
-import { holdRunForDispatch } from "../src/domain/enrichment-runs/dispatch-lock";
 import { ENRICHMENT_RUN_CONCURRENCY, runEnrichmentRun } from "../src/domain/enrichment-runs/task";
 import type { CellProvider, CellRequest, ProviderKind, ProviderResult, Providers } from "../src/providers/types";
 import { createLogger, type Services } from "../src/services";
@@ -467,28 +466,6 @@ describe("cancellation", () => {
 });
 
 describe("ordering and consistency", () => {
-  it("waits for the request that created the run to commit before reading it", async () => {
-    const client = await h.seedWorkspace({ credits: 100 });
-    const [ada] = await people(client, 1);
-    const test = testProvider(() => value("+1 415 555 0100"));
-    overrides = { mobile_phone: test.provider };
-    automatic = false;
-    const runId = await start(client, explicit("mobile_phone", [ada!]));
-
-    let task: Promise<void> | undefined;
-    await h.db.transaction(async (tx) => {
-      await holdRunForDispatch(tx, runId);
-      task = runTask(runId);
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      expect(test.calls).toEqual([]);
-      expect((await run(runId)).status).toBe("pending");
-    });
-    await task;
-
-    expect(test.calls).toEqual([ada]);
-    expect((await run(runId)).status).toBe("completed");
-  });
-
   it("pages through items while the task is writing them: none twice, none missing", async () => {
     const client = await h.seedWorkspace({ credits: 1000 });
     const leadIds = await people(client, 24);

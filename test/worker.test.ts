@@ -95,4 +95,25 @@ describe("the Worker in workerd", () => {
     const requestIds = new Set(responses.map((r) => r.headers.get("x-request-id")));
     expect(requestIds.size).toBe(12);
   });
+
+  it("defaults to live providers: an AI column with no AI key configured is refused, nothing written or charged", async () => {
+    const client = await seedWorkerClient(50);
+    const list = await client.post("/api/lists", { name: "Live by default" });
+    expect(list.status).toBe(201);
+    const listId: string = list.body.list.id;
+    const columnsBefore = await h.db.select({ id: columns.id }).from(columns).where(eq(columns.listId, listId));
+
+    const res = await client.post(`/api/lists/${listId}/columns`, { name: "Summary", isDynamic: true, prompt: "What does {{name}} work on?" });
+
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: "No provider is configured for ai: set OPENAI_API_KEY (or PROVIDERS=sandbox for offline sandbox answers)",
+      code: "PROVIDER_NOT_CONFIGURED",
+      requestId: REQUEST_ID,
+      kind: "ai",
+      settings: ["OPENAI_API_KEY"],
+    });
+    expect(await h.db.select({ id: columns.id }).from(columns).where(eq(columns.listId, listId))).toEqual(columnsBefore);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 50, ledgerSum: 50, entries: 1 });
+  });
 });

@@ -6,13 +6,13 @@ import {
   check,
   index,
   integer,
-  jsonb,
   pgTable,
   text,
   timestamp,
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { jsonb } from "./json";
 
 // Ids are UUIDv7 so they sort by creation time; the SQL function comes from the first migration,
 // which lets set-based INSERT … SELECT statements mint ids without a round trip per row.
@@ -28,10 +28,17 @@ export const workspaces = pgTable(
     plan: text("plan").notNull().default("free"),
     // Cached sum of the ledger; every change to it happens in the same statement as its ledger row.
     creditBalance: bigint("credit_balance", { mode: "number" }).notNull().default(0),
+    // Credits set aside for work written but not yet dispatched: the sum of the `held` of the
+    // workspace's cells and runs, changed in the same statement as they are. What a new request may
+    // spend is credit_balance − credit_held.
+    creditHeld: bigint("credit_held", { mode: "number" }).notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [check("workspaces_credit_balance_non_negative", sql`${t.creditBalance} >= 0`)],
+  (t) => [
+    check("workspaces_credit_balance_non_negative", sql`${t.creditBalance} >= 0`),
+    check("workspaces_credit_held_covered", sql`${t.creditHeld} >= 0 and ${t.creditHeld} <= ${t.creditBalance}`),
+  ],
 );
 
 export const accounts = pgTable(
@@ -318,6 +325,16 @@ const cellFields = () => ({
   // A fresh token each time the cell is queued for enrichment: the key that makes its charge and
   // refund happen at most once per enrichment, however often a task is retried.
   runToken: uuid("run_token"),
+  // Credits of the current enrichment: `held` set aside until its dispatch is confirmed (then
+  // captured into `paid`), `paid` charged and not refunded. Settling a cell that ends without a
+  // value returns both, so a cell can never be charged twice nor refunded twice.
+  held: integer("held").notNull().default(0),
+  paid: integer("paid").notNull().default(0),
+  // Who works on the cell and until when: the attempt renews the lease while it works; recovery
+  // re-dispatches an open cell whose lease ran out, `recoveries` times at most before ABANDONED.
+  leaseOwner: text("lease_owner"),
+  leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
+  recoveries: integer("recoveries").notNull().default(0),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -334,6 +351,8 @@ export const personCells = pgTable(
     uniqueIndex("list_cells_column_row_key").on(t.columnId, t.rowId),
     index("list_cells_row_idx").on(t.rowId),
     index("list_cells_list_idx").on(t.listId),
+    // Recovery's scan: only open cells, and cells still holding credits, are in it.
+    index("list_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing') or ${t.held} > 0`),
   ],
 );
 
@@ -349,6 +368,7 @@ export const companyCells = pgTable(
     uniqueIndex("list_company_cells_column_row_key").on(t.columnId, t.companyRowId),
     index("list_company_cells_row_idx").on(t.companyRowId),
     index("list_company_cells_list_idx").on(t.listId),
+    index("list_company_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing') or ${t.held} > 0`),
   ],
 );
 
@@ -378,6 +398,13 @@ export const enrichmentRuns = pgTable(
     costPreview: integer("cost_preview").notNull(),
     costActual: integer("cost_actual").notNull().default(0),
     triggerRunId: text("trigger_run_id"),
+    // Credits set aside at creation until the dispatch is confirmed (then charged), as for cells.
+    held: integer("held").notNull().default(0),
+    // The task working on the run renews this lease; recovery re-dispatches an open run whose lease
+    // ran out, `recoveries` times at most before the run fails with ABANDONED.
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
+    recoveries: integer("recoveries").notNull().default(0),
     error: text("error"),
     idempotencyKey: text("idempotency_key"),
     // Hash of the request body, so the same key with another body is told apart (409).
@@ -390,6 +417,7 @@ export const enrichmentRuns = pgTable(
   },
   (t) => [
     index("enrichment_runs_workspace_idx").on(t.workspaceId, t.id),
+    index("enrichment_runs_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'running')`),
     uniqueIndex("enrichment_runs_idempotency_key")
       .on(t.workspaceId, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} is not null`),

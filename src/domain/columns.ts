@@ -5,10 +5,11 @@ import { columns, lists, type ColumnSchema } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { Services } from "../services";
-import { holdColumnForDispatch } from "./column-lock";
+import { captureCells, failOpenCells, queueCells, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
 import { AI_BATCH_SIZE, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
-import { chargeCredits, isUniqueViolation, priceOf, refundManyCtes } from "./credits";
+import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
+import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
 import { inferSchema } from "./schema-inference";
 import { columnView } from "./views";
 
@@ -88,74 +89,6 @@ export function defineColumn(input: NewColumn): ColumnDefinition {
   };
 }
 
-// Raw SQL names per subject: the row table, the cell table and the cell's row key.
-const SUBJECT_TABLES = {
-  person: { rows: sql.raw("list_rows"), cells: sql.raw("list_cells"), rowKey: sql.raw("row_id") },
-  company: { rows: sql.raw("list_company_rows"), cells: sql.raw("list_company_cells"), rowKey: sql.raw("company_row_id") },
-} as const satisfies Record<Subject, { rows: SQL; cells: SQL; rowKey: SQL }>;
-
-/** Which rows of the column's subject a request queues. */
-export type RowScope =
-  | { kind: "all" }
-  | { kind: "preview" }
-  /** Rows the column has no cell for: what a promoted preview still has to enrich. */
-  | { kind: "uncovered"; columnId: string }
-  /** Chosen rows; ids that are not rows of the list and subject drop out. */
-  | { kind: "ids"; rowIds: readonly string[] };
-
-async function selectRowIds(tx: Queryable, listId: string, subject: Subject, scope: RowScope): Promise<string[]> {
-  const t = SUBJECT_TABLES[subject];
-  const condition =
-    scope.kind === "uncovered"
-      ? sql`and not exists (select 1 from ${t.cells} c where c.column_id = ${scope.columnId} and c.${t.rowKey} = r.id)`
-      : scope.kind === "ids"
-        ? sql`and r.id = any(${uuidArray(scope.rowIds)})`
-        : sql``;
-  const limit = scope.kind === "preview" ? sql`limit ${PREVIEW_ROW_COUNT}` : sql``;
-  const rows = rowsOf<{ id: string }>(
-    await tx.execute(sql`select r.id from ${t.rows} r where r.list_id = ${listId} ${condition} order by r.position ${limit}`),
-  );
-  return rows.map((r) => r.id);
-}
-
-/**
- * Upserts the cells of the given rows to pending, clearing what an earlier enrichment left, with a
- * fresh run token each. Returns the rows actually queued, in the given order (a row deleted
- * meanwhile drops out).
- */
-async function queuePendingCells(tx: Queryable, column: ColumnRecord, rowIds: readonly string[]): Promise<string[]> {
-  const t = SUBJECT_TABLES[column.subject];
-  const queued = rowsOf<{ row_id: string }>(
-    await tx.execute(sql`
-      insert into ${t.cells} (list_id, column_id, ${t.rowKey}, value, status, reasoning, error, metadata, run_token)
-      select r.list_id, ${column.id}, r.id, null, 'pending', null, null, '{}'::jsonb, uuid_generate_v7()
-      from ${t.rows} r
-      where r.list_id = ${column.listId} and r.id = any(${uuidArray(rowIds)})
-      on conflict (column_id, ${t.rowKey}) do update
-        set value = null, status = 'pending', reasoning = null, error = null, metadata = '{}'::jsonb,
-            run_token = excluded.run_token, updated_at = now()
-      returning ${t.rowKey} as row_id`),
-  );
-  const present = new Set(queued.map((r) => r.row_id));
-  return rowIds.filter((id) => present.has(id));
-}
-
-async function failPendingCells(tx: Queryable, column: ColumnRecord, rowIds: readonly string[]): Promise<void> {
-  const t = SUBJECT_TABLES[column.subject];
-  await tx.execute(sql`
-    update ${t.cells} set status = 'failed', error = 'DISPATCH_FAILED', updated_at = now()
-    where column_id = ${column.id} and ${t.rowKey} = any(${uuidArray(rowIds)}) and status = 'pending'`);
-}
-
-/** The workspace's balance, its row locked until the transaction ends: credit-gated requests of one workspace queue here. */
-async function lockWorkspace(tx: Queryable, workspaceId: string): Promise<number> {
-  const [row] = rowsOf<{ credit_balance: string | number }>(
-    await tx.execute(sql`select credit_balance from workspaces where id = ${workspaceId} for update`),
-  );
-  if (!row) throw AppError.notFound("Workspace");
-  return Number(row.credit_balance);
-}
-
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
@@ -165,13 +98,20 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 export type QueueOutcome = { column: ColumnRecord; queuedRowIds: string[]; dispatch: BatchTriggerResult | null };
 
 /**
- * The one path that puts rows of a column to work, for creation, promotion and generation. In one
- * transaction, under the workspace's row lock: price the rows of `scope` and answer 402 when the
- * balance does not cover them (nothing written), let `write` create or update the column, queue the
- * cells as pending, dispatch the column's task once for all of them (batches of AI_BATCH_SIZE rows),
- * append the dispatch's ids to the column's trigger_run_ids, and charge (unless the task charges).
- * A failed dispatch charges nothing, leaves the queued cells failed with DISPATCH_FAILED, commits
- * that, and then answers 500 DISPATCH_FAILED.
+ * The one path that puts rows of a column to work, for creation, promotion and generation, in three
+ * steps so that no transaction holds a lock while Trigger.dev is called:
+ *
+ *  1. One transaction under the workspace lock: price the rows of `scope` (a row whose open cell
+ *     already carries credits is not priced again), answer 402 when what the workspace may spend
+ *     does not cover them (nothing written), let `write` create or update the column, and queue the
+ *     cells as pending under a lease, holding their credits.
+ *  2. Dispatch the column's task once for all of them (batches of AI_BATCH_SIZE rows).
+ *  3. Success: capture the held credits into one charge and record the dispatch's run ids.
+ *     Failure: the queued cells end failed with DISPATCH_FAILED, their held credits are released
+ *     (nothing was charged), and the answer is 500 DISPATCH_FAILED.
+ *
+ * A crash between the steps leaves pending cells under a lease (and held credits), which recovery
+ * dispatches and captures once the lease runs out: nothing is lost, nothing charged twice.
  */
 export async function queueColumnWork(
   services: Services,
@@ -182,75 +122,63 @@ export async function queueColumnWork(
     /** How the column is filled; a static column queues nothing. */
     plan: ColumnPlan;
     scope: RowScope;
+    /** The column's id when it exists already (promotion, generation): its open cells may carry credits over. */
+    columnId?: string;
     /** Writes (or re-reads) the column once the credit check has passed; throws to abort. */
     write: (tx: Tx) => Promise<ColumnRecord>;
   },
 ): Promise<QueueOutcome> {
-  const { db, dispatcher, prices, logger } = services;
+  const { db, dispatcher, prices, logger, work } = services;
   const { plan } = input;
-  // Outside the transaction, so runs it started can be cancelled if it does not commit.
-  let dispatched: BatchTriggerResult | undefined;
+  const price = plan.kind === "static" ? 0 : priceOf(prices, plan.creditAction, 1).costPerUnit;
+  const chargedAtDispatch = plan.kind !== "static" && !plan.chargedInTask;
 
-  let outcome: QueueOutcome & { failure?: DispatchError };
+  const { column, queued } = await db.transaction(async (tx) => {
+    const { available } = await lockWorkspace(tx, input.workspaceId);
+    const rows = plan.kind === "static" ? [] : await selectRowsToQueue(tx, input.listId, input.subject, input.columnId ?? null, input.scope);
+    // Contact columns are charged in the task, per row sent; the gate still asks for all of them.
+    const priced = chargedAtDispatch ? rows.filter((row) => !row.carried).length : rows.length;
+    const required = price * priced;
+    if (required > available) throw AppError.insufficientCredits(required, available);
+
+    const column = await input.write(tx);
+    if (plan.kind === "static" || rows.length === 0) return { column, queued: [] };
+    const { queued } = await queueCells(tx, column, rows.map((row) => row.rowId), { holdPerCell: chargedAtDispatch ? price : 0, leaseMs: work.leaseMs });
+    return { column, queued };
+  });
+  if (plan.kind === "static" || queued.length === 0) return { column, queuedRowIds: [], dispatch: null };
+
+  const tokens = queued.map((cell) => cell.runToken);
+  let batch: BatchTriggerResult;
   try {
-    outcome = await db.transaction(async (tx) => {
-      const balance = await lockWorkspace(tx, input.workspaceId);
-      const rowIds = plan.kind === "static" ? [] : await selectRowIds(tx, input.listId, input.subject, input.scope);
-      const costPerUnit = plan.kind === "static" || rowIds.length === 0 ? 0 : priceOf(prices, plan.creditAction, 1).costPerUnit;
-      const required = costPerUnit * rowIds.length;
-      if (required > balance) throw AppError.insufficientCredits(required, balance);
-
-      const column = await input.write(tx);
-      if (plan.kind === "static" || rowIds.length === 0) return { column, queuedRowIds: [], dispatch: null };
-
-      await holdColumnForDispatch(tx, column.id);
-      const queued = await queuePendingCells(tx, column, rowIds);
-      if (queued.length === 0) return { column, queuedRowIds: [], dispatch: null };
-
-      let batch: BatchTriggerResult;
-      try {
-        batch = await dispatcher.batchTrigger(
-          plan.taskId,
-          chunk(queued, AI_BATCH_SIZE).map((ids) => ({ columnId: column.id, rowIds: ids })),
-        );
-      } catch (error) {
-        if (!(error instanceof DispatchError)) throw error;
-        await failPendingCells(tx, column, queued);
-        return { column, queuedRowIds: queued, dispatch: null, failure: error };
-      }
-      dispatched = batch;
-
-      await tx
-        .update(columns)
-        .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
-        .where(eq(columns.id, column.id));
-
-      if (!plan.chargedInTask && costPerUnit > 0) {
-        const charge = await chargeCredits(tx, {
-          workspaceId: input.workspaceId,
-          action: plan.creditAction,
-          units: queued.length,
-          amount: costPerUnit * queued.length,
-          reference: { type: "column", id: column.id },
-          dedupeKey: `column-dispatch:${batch.batchId}`,
-        });
-        // The workspace row is locked since the check, so only a bug gets here; the runs are cancelled below.
-        if (charge.status === "insufficient") throw AppError.insufficientCredits(charge.required, charge.balance);
-      }
-      return { column, queuedRowIds: queued, dispatch: batch };
-    });
+    batch = await dispatcher.batchTrigger(
+      plan.taskId,
+      chunk(queued.map((cell) => cell.rowId), AI_BATCH_SIZE).map((rowIds) => ({ columnId: column.id, rowIds })),
+    );
   } catch (error) {
-    // Runs started for a transaction that did not commit would look for cells that do not exist.
-    if (dispatched) await dispatcher.cancel([dispatched.batchId, ...dispatched.runIds]);
-    throw error;
-  }
-
-  const { failure, ...queuedOutcome } = outcome;
-  if (failure) {
-    logger.warn("column dispatch failed", { columnId: outcome.column.id, rows: outcome.queuedRowIds.length, error: failure.message });
+    await db.transaction(async (tx) => {
+      await lockWorkspace(tx, input.workspaceId);
+      await failOpenCells(tx, column, { runTokens: tokens }, { error: "DISPATCH_FAILED", action: plan.creditAction });
+    });
+    if (!(error instanceof DispatchError)) throw error;
+    logger.warn("column dispatch failed", { columnId: column.id, rows: queued.length, error: error.message });
     throw new AppError("DISPATCH_FAILED", "The enrichment task could not be dispatched; the cells were marked failed", { status: 500 });
   }
-  return queuedOutcome;
+
+  const recorded = await db.transaction(async (tx) => {
+    await lockWorkspace(tx, input.workspaceId);
+    const updated = await tx
+      .update(columns)
+      .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
+      .where(eq(columns.id, column.id))
+      .returning({ id: columns.id });
+    if (updated.length === 0) return false;
+    if (chargedAtDispatch) await captureCells(tx, column, tokens, { action: plan.creditAction, dedupeKey: `column-dispatch:${batch.batchId}` });
+    return true;
+  });
+  // Deleted while it was being dispatched: its cells are gone (and settled), so its runs have nothing to do.
+  if (!recorded) await dispatcher.cancel([batch.batchId, ...batch.runIds]);
+  return { column, queuedRowIds: queued.map((cell) => cell.rowId), dispatch: batch };
 }
 
 const duplicateHiringStatus = () =>
@@ -265,6 +193,7 @@ export async function createColumn(services: Services, workspaceId: string, list
   );
   if (!found) throw AppError.notFound("List");
   const definition = defineColumn(input);
+  requireConfiguredProvider(services.providers, providerKindOf(definition));
   if (definition.enrichmentType === "hiring_status" && found.has_hiring_status) throw duplicateHiringStatus();
 
   const plan = planColumn({
@@ -278,7 +207,7 @@ export async function createColumn(services: Services, workspaceId: string, list
       listId,
       subject: input.subject,
       plan,
-      scope: input.isPreview ? { kind: "preview" } : { kind: "all" },
+      scope: input.isPreview ? { kind: "preview", count: PREVIEW_ROW_COUNT } : { kind: "all" },
       write: async (tx) => {
         const [column] = await tx
           .insert(columns)
@@ -348,6 +277,7 @@ export async function updateColumn(
     return column;
   };
 
+  if (patch.isPreview === false && current.isPreview) requireConfiguredProvider(services.providers, providerKindOf(current));
   if (!(patch.isPreview === false && current.isPreview)) return columnView(await write(db));
   const { column } = await queueColumnWork(services, {
     workspaceId,
@@ -355,6 +285,7 @@ export async function updateColumn(
     subject: current.subject,
     plan: planColumn(current),
     scope: { kind: "uncovered", columnId },
+    columnId,
     write,
   });
   return columnView(column);
@@ -368,55 +299,38 @@ async function cancelColumnRuns(services: Services, runIdLists: ReadonlyArray<re
   if (result.failed.length > 0) services.logger.warn("column run cancellation incomplete", { failed: result.failed });
 }
 
+/** Each column's credit action, for settling its cells' credits in SQL (`actions ->> column_id`). */
+export function creditActionsOf(found: ReadonlyArray<Pick<ColumnRecord, "id" | "enrichmentType" | "source" | "subject">>): Record<string, string> {
+  const actions: Record<string, string> = {};
+  for (const column of found) {
+    const plan = planColumn(column);
+    if (plan.kind !== "static") actions[column.id] = plan.creditAction;
+  }
+  return actions;
+}
+
 /**
- * Deletes the workspace's columns that match `filter` (their cells cascade), refunding every cell
- * that was paid for and will now never be filled: pending or processing cells of columns charged at
- * dispatch, and of contact columns only those already charged in the task. Each refund uses the
- * cell's `cell-refund:` key, the one the task would use, so a cell is never refunded twice. Then the
- * columns' runs are cancelled: deleted first, cancelled after, so a task that wakes up in between
- * finds no column and stops. A constant number of statements for any number of columns and cells.
+ * Deletes the workspace's columns that match `filter` (their cells cascade), returning the credits
+ * of every open cell first: held ones released, paid ones refunded under the cell's `cell-refund:`
+ * key, the one the task would use, so a cell is never refunded twice. Under the workspace lock,
+ * then the columns', then the cells', the order every writer takes. Then the columns' runs are
+ * cancelled: deleted first, cancelled after, so a task that wakes up in between finds no column and
+ * stops. A constant number of statements for any number of columns and cells.
  */
 export async function deleteColumnsRefundingUnfinished(services: Services, workspaceId: string, filter: SQL): Promise<number> {
-  const { db, prices } = services;
+  const { db } = services;
   const runIds = await db.transaction(async (tx) => {
+    await lockWorkspace(tx, workspaceId);
     const doomed = await tx
       .select()
       .from(columns)
       .where(and(eq(columns.workspaceId, workspaceId), filter))
+      .orderBy(columns.id)
       .for("update");
     if (doomed.length === 0) return null;
-    const priced = doomed.flatMap((column) => {
-      const plan = planColumn(column);
-      if (plan.kind === "static") return [];
-      return [{ column_id: column.id, action: plan.creditAction, price: prices.costOf(plan.creditAction) ?? 0, charged_in_task: plan.chargedInTask }];
-    });
-    if (priced.length > 0) {
-      await tx.execute(sql`
-        with plan as (
-          select * from jsonb_to_recordset(${jsonParam(priced)}) as p(column_id uuid, action text, price bigint, charged_in_task boolean)
-        ), unfinished as (
-          -- Locked, so a result a task is writing right now either lands first (and the cell is not
-          -- unfinished any more) or finds the cell gone.
-          select c.run_token, c.column_id from list_cells c join plan p on p.column_id = c.column_id
-          where c.status in ('pending', 'processing') and c.run_token is not null
-          for update of c
-        ), unfinished_company as (
-          select c.run_token, c.column_id from list_company_cells c join plan p on p.column_id = c.column_id
-          where c.status in ('pending', 'processing') and c.run_token is not null
-          for update of c
-        ), ${refundManyCtes(
-          workspaceId,
-          sql`select 'cell-refund:' || u.run_token as dedupe_key, p.action, p.price as amount, 'column'::text as reference_type,
-                     u.column_id as reference_id, 'Refund: column deleted before the cell was filled'::text as note
-              from (select * from unfinished union all select * from unfinished_company) u
-              join plan p on p.column_id = u.column_id
-              where not p.charged_in_task
-                 or exists (select 1 from credit_ledger l
-                            where l.workspace_id = ${workspaceId} and l.dedupe_key = 'cell-charge:' || u.run_token)`,
-        )}
-        select (select count(*) from refund_entries) as refunded`);
-    }
-    await tx.delete(columns).where(sql`${columns.id} = any(${uuidArray(doomed.map((c) => c.id))})`);
+    const ids = uuidArray(doomed.map((c) => c.id));
+    await settleDoomedCells(tx, workspaceId, { person: sql`c.column_id = any(${ids})`, company: sql`c.column_id = any(${ids})` }, creditActionsOf(doomed), "Refund: column deleted before the cell was filled");
+    await tx.delete(columns).where(sql`${columns.id} = any(${ids})`);
     return doomed.map((c) => c.triggerRunIds);
   });
   if (!runIds) return 0;
@@ -474,12 +388,14 @@ export async function generateCells(
   if (column.source !== "web" && column.source !== "reasoning") {
     throw new AppError("NOT_AN_AI_COLUMN", `Column "${column.name}" is not an AI column (source ${column.source}); only web and reasoning columns can generate values`);
   }
+  requireConfiguredProvider(services.providers, providerKindOf(column));
   const { queuedRowIds, dispatch } = await queueColumnWork(services, {
     workspaceId,
     listId,
     subject: column.subject,
     plan: planColumn(column),
     scope: { kind: "ids", rowIds },
+    columnId,
     write: async (tx) => {
       const [current] = await tx.select().from(columns).where(eq(columns.id, columnId));
       if (!current) throw AppError.notFound("Column");

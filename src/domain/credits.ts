@@ -71,7 +71,8 @@ function toEntry(row: LedgerRow): LedgerEntry {
 async function move(db: Queryable, kind: LedgerKind, m: Movement): Promise<MovementResult> {
   if (!Number.isInteger(m.amount) || m.amount < 0) throw new Error(`credit amount must be a non-negative integer, got ${m.amount}`);
   const delta = kind === "charge" ? -m.amount : m.amount;
-  const guard = kind === "charge" ? sql`and credit_balance >= ${m.amount}` : sql``;
+  // A charge may spend only what is not held for work still being dispatched.
+  const guard = kind === "charge" ? sql`and credit_balance - credit_held >= ${m.amount}` : sql``;
   const dedupeGuard = m.dedupeKey
     ? sql`and not exists (select 1 from credit_ledger where workspace_id = ${m.workspaceId} and dedupe_key = ${m.dedupeKey})`
     : sql``;
@@ -131,6 +132,23 @@ export async function chargeOrThrow(db: Queryable, m: Movement): Promise<Movemen
   return result;
 }
 
+/**
+ * The first lock of every path that moves credits or changes which cells exist (queueing, capture,
+ * results, refunds, deleting columns, rows or lists, recovery): the workspace row. Everything after
+ * it (columns, then cells by id, then submissions) is taken in that order, so two such paths can
+ * never deadlock; concurrent requests of one workspace queue here instead. Returns what the
+ * workspace may still spend.
+ */
+export async function lockWorkspace(tx: Queryable, workspaceId: string): Promise<{ balance: number; held: number; available: number }> {
+  const [row] = rowsOf<{ credit_balance: string | number; credit_held: string | number }>(
+    await tx.execute(sql`select credit_balance, credit_held from workspaces where id = ${workspaceId} for update`),
+  );
+  if (!row) throw AppError.notFound("Workspace");
+  const balance = Number(row.credit_balance);
+  const held = Number(row.credit_held);
+  return { balance, held, available: balance - held };
+}
+
 export async function balanceOf(db: Queryable, workspaceId: string): Promise<number> {
   const [row] = await db.select({ balance: workspaces.creditBalance }).from(workspaces).where(eq(workspaces.id, workspaceId));
   if (!row) throw AppError.notFound("Workspace");
@@ -176,22 +194,29 @@ export async function ledgerPage(
 }
 
 /**
- * CTEs that refund many items in the statement they are part of: `source` is a query yielding
- * (dedupe_key text, action text, amount bigint, reference_type text, reference_id uuid, note text).
- * Keys already in the ledger are skipped, so each refund happens at most once; the balance moves once
- * for all of them and every ledger row gets its running balance_after. Defines `refunds`, `refunded`
- * (the balance update) and `refund_entries` (the ledger rows written).
+ * CTEs that settle the money of many cells in the statement they are part of: `source` is a query
+ * yielding (dedupe_key text, action text, amount bigint, released bigint, reference_type text,
+ * reference_id uuid, note text): `amount` is refunded (a ledger row each, skipped when its key is
+ * already in the ledger, so each refund happens at most once), `released` is returned from the
+ * workspace's held credits (no ledger row: it was never charged). The workspace row moves once for
+ * all of them and every ledger row gets its running balance_after. Defines `refunds`, `refunded`
+ * (the workspace update) and `refund_entries` (the ledger rows written).
  */
-export function refundManyCtes(workspaceId: string, source: SQL): SQL {
+export function settleManyCtes(workspaceId: string, source: SQL): SQL {
   return sql`
-    refunds as (
-      select s.*, sum(s.amount) over (order by s.dedupe_key) as running
+    settled_source as (
+      select s.*, s.amount > 0
+               and not exists (select 1 from credit_ledger l where l.workspace_id = ${workspaceId} and l.dedupe_key = s.dedupe_key) as refund_due
       from (${source}) s
-      where s.amount > 0
-        and not exists (select 1 from credit_ledger l where l.workspace_id = ${workspaceId} and l.dedupe_key = s.dedupe_key)
+    ), refunds as (
+      select s.*, sum(s.amount) over (order by s.dedupe_key) as running
+      from settled_source s where s.refund_due
     ), refunded as (
-      update workspaces set credit_balance = credit_balance + (select sum(amount) from refunds), updated_at = now()
-      where id = ${workspaceId} and exists (select 1 from refunds)
+      update workspaces
+      set credit_balance = credit_balance + coalesce((select sum(amount) from refunds), 0),
+          credit_held = credit_held - coalesce((select sum(released) from settled_source), 0),
+          updated_at = now()
+      where id = ${workspaceId} and (exists (select 1 from refunds) or coalesce((select sum(released) from settled_source), 0) > 0)
       returning credit_balance
     ), refund_entries as (
       insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
@@ -199,6 +224,32 @@ export function refundManyCtes(workspaceId: string, source: SQL): SQL {
              refunded.credit_balance - (select sum(amount) from refunds) + r.running,
              r.reference_type, r.reference_id, r.dedupe_key, r.note
       from refunds r cross join refunded
+      returning id
+    )`;
+}
+
+/**
+ * Moves credits held for work into a charge, in one statement with its ledger row: the balance and
+ * the held amount both go down by `amount` (held never exceeds the balance, so this cannot fail for
+ * want of credits). `source` yields the rows being captured with a bigint column `held`; the CTE
+ * `captured_entry` is the ledger row (none when nothing was held).
+ */
+export function captureCtes(m: { workspaceId: string; action: string; reference: { type: string; id: string }; dedupeKey: string | null; note: string | null }, source: SQL): SQL {
+  return sql`
+    capture_source as (${source}),
+    captured as (
+      update workspaces
+      set credit_balance = credit_balance - (select sum(held) from capture_source),
+          credit_held = credit_held - (select sum(held) from capture_source),
+          updated_at = now()
+      where id = ${m.workspaceId} and (select coalesce(sum(held), 0) from capture_source) > 0
+      returning credit_balance
+    ), captured_entry as (
+      insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
+      select ${m.workspaceId}, 'charge', ${m.action}, (select count(*) from capture_source where held > 0)::int,
+             -(select sum(held) from capture_source), captured.credit_balance, ${m.reference.type}, ${m.reference.id}::uuid,
+             ${m.dedupeKey}, ${m.note}
+      from captured
       returning id
     )`;
 }

@@ -1,7 +1,10 @@
 import { z } from "zod";
 import { domainKey, splitName } from "../domain/normalize";
 import { createHttpClient, failedOutcome, ProviderRequestError, type HttpClient } from "./http";
+import { isContactField, type BulkContactApi, type BulkContactProvider, type BulkOutcome, type ContactField, type ContactKey } from "./bulk";
 import type { CellProvider, CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
+
+export { isBulkContactProvider, isContactField, type BulkContactApi, type BulkContactProvider, type BulkOutcome, type ContactField, type ContactKey } from "./bulk";
 
 // FullEnrich (https://docs.fullenrich.com, API v2): work emails and mobile phones, looked up in bulk.
 // A batch of at most 100 contacts is submitted with `POST /contact/enrich/bulk`, each contact carrying
@@ -10,54 +13,8 @@ import type { CellProvider, CellRequest, PersonData, ProviderColumn, ProviderMet
 // body, keyed with the API key). `GET /contact/enrich/bulk/{enrichment_id}` serves the same result
 // for polling. The adapter only speaks HTTP; recording, charging and writing belong to the contact flow.
 
-/** The contact lookups FullEnrich answers, by the column's enrichment type. */
-export type ContactField = "work_email" | "mobile_phone";
-
-export const isContactField = (kind: string): kind is ContactField => kind === "work_email" || kind === "mobile_phone";
-
 const ENRICH_FIELD: Record<ContactField, string> = { work_email: "contact.work_emails", mobile_phone: "contact.phones" };
 const WHAT: Record<ContactField, string> = { work_email: "work email", mobile_phone: "mobile phone" };
-
-/** Our ids for one contact of a batch, sent in `custom` and read back from the result. */
-export type ContactKey = { submissionId: string; cellId: string; runToken: string; rowId: string };
-
-/** A finished batch, read from a webhook or a poll. */
-export type BulkOutcome = {
-  providerRef: string;
-  /** FullEnrich's status: FINISHED, or CANCELED / CREDITS_INSUFFICIENT when it stopped early. */
-  status: string;
-  /** One answer per contact the result names by our ids. */
-  answers: Array<{ key: ContactKey; result: ProviderResult }>;
-  /** The answer for a contact of the batch the result does not mention. */
-  unanswered: ProviderResult;
-};
-
-/** What the contact flow needs of a provider that enriches contacts in batches and answers later. */
-export type BulkContactApi = {
-  readonly maxBatch: number;
-  readonly pollIntervalMs: number;
-  readonly pollTimeoutMs: number;
-  /** Why a row cannot be looked up at all (it is then not sent, nor charged); null when it can. */
-  unfit(row: PersonData): string | null;
-  /** Starts a batch; resolves with the provider's id for it. Rejects with a ProviderRequestError. */
-  submit(request: { submissionId: string; label: string; field: ContactField; contacts: ReadonlyArray<{ key: ContactKey; row: PersonData }>; signal?: AbortSignal }): Promise<string>;
-  /** The batch's result once it is finished (the raw body, to keep), null while it runs. */
-  fetch(providerRef: string, signal?: AbortSignal): Promise<unknown | null>;
-  /** The provider's id of a finished result; rejects a body that is not one with a `malformed` ProviderRequestError. */
-  finishedRef(payload: unknown): string;
-  /** Reads a finished result, as `finishedRef` checks it. */
-  read(payload: unknown, field: ContactField): BulkOutcome;
-  /** Whether a webhook call really comes from the provider, for this submission. */
-  verifyWebhook(request: { submissionId: string; rawBody: string; headers: Headers; query: URLSearchParams }): Promise<boolean>;
-};
-
-export interface BulkContactProvider extends CellProvider {
-  readonly bulk: BulkContactApi;
-}
-
-export function isBulkContactProvider(provider: CellProvider): provider is BulkContactProvider {
-  return typeof (provider as Partial<BulkContactProvider>).bulk === "object" && (provider as BulkContactProvider).bulk !== null;
-}
 
 const PROVIDER = "fullenrich";
 export const FULLENRICH_DEFAULT_BASE_URL = "https://app.fullenrich.com/api/v2";

@@ -13,7 +13,9 @@ import { createTaskRegistry } from "../../src/tasks/registry";
  * One real Postgres pool per test file, the real app over it, and a fresh workspace per test.
  * Nothing of the project is faked here.
  */
-export function useHarness(options: { max?: number; dispatcher?: (services: () => Services) => Dispatcher; requestsPerMinute?: number } = {}) {
+export function useHarness(
+  options: { max?: number; dispatcher?: (services: () => Services) => Dispatcher; requestsPerMinute?: number; providerEnv?: Record<string, unknown> } = {},
+) {
   const { db, client, close } = createPostgresDb(inject("databaseUrl"), { max: options.max ?? 8 });
   const logger = createLogger("silent");
   // By default tasks run in-process with the real handlers, as under `npm start`.
@@ -21,8 +23,9 @@ export function useHarness(options: { max?: number; dispatcher?: (services: () =
     ? null
     : createInProcessDispatcher({ registry: createTaskRegistry(() => services), logger, retryDelay: { minMs: 10, maxMs: 50 } });
   const dispatcher = options.dispatcher ? options.dispatcher(() => services) : inProcess!;
-  // The documented prices and the sandbox providers: the environment of the test process is not read.
-  const kit = createServiceKit({}, { logger, requestsPerMinute: options.requestsPerMinute ?? null });
+  // The documented prices and the sandbox providers (or those `providerEnv` configures): the
+  // environment of the test process is not read.
+  const kit = createServiceKit(options.providerEnv ?? {}, { logger, requestsPerMinute: options.requestsPerMinute ?? null });
   const services: Services = kit.services({ db, dispatcher });
   const app = createApp(() => ({ services }));
   afterAll(async () => {

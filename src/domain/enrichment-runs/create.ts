@@ -6,9 +6,9 @@ import { AppError } from "../../errors";
 import type { Services } from "../../services";
 import { parseOrThrow } from "../../validation";
 import { offeredEntry, type OutputTarget } from "../catalog";
-import { balanceOf, chargeCredits } from "../credits";
-import { runChargeKey } from "./credits";
-import { holdRunForDispatch } from "./dispatch-lock";
+import { balanceOf, lockWorkspace } from "../credits";
+import { captureRunCredits, releaseRunCredits } from "./credits";
+import { requireConfiguredProvider } from "../provider-guard";
 import { planRun, type Plan, type RunRequest, type RunScope, type WritePolicy } from "./planner";
 
 /** The body of POST /api/enrichment after the route's validation. */
@@ -53,7 +53,9 @@ function resolveRequest(body: EnrichmentRunBody): RunRequest {
 
 /** Plans without writing anything: the answer of `mode: "preview"`. */
 export async function previewEnrichmentRun(services: Services, workspaceId: string, body: EnrichmentRunBody): Promise<RunPreview> {
-  const plan = await planRun(services.db, services.prices, workspaceId, resolveRequest(body));
+  const request = resolveRequest(body);
+  requireConfiguredProvider(services.providers, request.entry.provider.kind);
+  const plan = await planRun(services.db, services.prices, workspaceId, request);
   const balance = await balanceOf(services.db, workspaceId);
   return {
     mode: "preview",
@@ -119,15 +121,7 @@ const started = (run: Pick<KeyedRun, "id" | "status" | "resolvedCount" | "trigge
   reusedExistingRun,
 });
 
-async function lockWorkspaceBalance(tx: Queryable, workspaceId: string): Promise<number> {
-  const [row] = rowsOf<{ credit_balance: string | number }>(
-    await tx.execute(sql`select credit_balance from workspaces where id = ${workspaceId} for update`),
-  );
-  if (!row) throw AppError.notFound("Workspace");
-  return Number(row.credit_balance);
-}
-
-async function insertRun(tx: Queryable, workspaceId: string, plan: Plan, key: string | undefined, hash: string) {
+async function insertRun(tx: Queryable, workspaceId: string, plan: Plan, key: string | undefined, hash: string, leaseMs: number) {
   const [run] = await tx
     .insert(enrichmentRuns)
     .values({
@@ -147,6 +141,9 @@ async function insertRun(tx: Queryable, workspaceId: string, plan: Plan, key: st
       costPreview: plan.required,
       idempotencyKey: key ?? null,
       requestHash: hash,
+      // Held until the dispatch is confirmed; the lease says by when a task must have taken the run.
+      held: plan.required,
+      leaseExpiresAt: sql`now() + ${leaseMs} * interval '1 millisecond'`,
     })
     .onConflictDoNothing({ target: [enrichmentRuns.workspaceId, enrichmentRuns.idempotencyKey], where: sql`idempotency_key is not null` })
     .returning();
@@ -163,29 +160,21 @@ async function insertItems(tx: Queryable, workspaceId: string, runId: string, pl
 
 const DISPATCH_FAILED_MESSAGE = "The enrichment run could not be dispatched";
 
-/** Nothing is left pending forever: the run and every item fail, and nothing was charged. */
-async function markDispatchFailed(tx: Queryable, runId: string): Promise<void> {
-  await tx.execute(sql`
-    with run as (
-      update enrichment_runs set status = 'failed', error = ${DISPATCH_FAILED_MESSAGE}, updated_at = now()
-      where id = ${runId} returning id
-    )
-    update enrichment_run_items set status = 'failed', error_message = ${DISPATCH_FAILED_MESSAGE},
-           completed_at = now(), updated_at = now()
-    where run_id in (select id from run)`);
-}
-
-type Creation = { kind: "started"; run: StartedRun } | { kind: "dispatch_failed"; runId: string };
+type Creation = { kind: "reused"; run: StartedRun } | { kind: "created"; run: StartedRun };
 
 /**
- * Validates, plans, gates credits, writes the run and its items, dispatches the task and charges, in
- * that order and in one transaction that holds the workspace row: concurrent requests of a workspace
- * queue there, so a balance can never be spent twice and a repeated idempotency key always finds the
- * run the first request committed. A dispatch failure still commits the run, as failed and unpaid.
+ * Validates, plans, gates credits, writes the run and its items with their credits held, dispatches
+ * the task, then charges, in that order. The writing happens in one transaction that holds the
+ * workspace row (concurrent requests of a workspace queue there, so a balance can never be spent
+ * twice and a repeated idempotency key always finds the run the first request committed); the
+ * dispatch happens after it commits, so no lock is held while Trigger.dev is called. A dispatch
+ * failure ends the run failed and releases its credits: nothing is charged. A crash in between
+ * leaves a pending run under a lease, which recovery dispatches (and charges) once it runs out.
  */
 export async function createEnrichmentRun(services: Services, workspaceId: string, body: EnrichmentRunBody): Promise<StartedRun> {
   const { db, prices, dispatcher, logger } = services;
   const request = resolveRequest(body);
+  requireConfiguredProvider(services.providers, request.entry.provider.kind);
   const key = body.idempotencyKey;
   const hash = await requestHash(request);
   if (key) {
@@ -194,56 +183,41 @@ export async function createEnrichmentRun(services: Services, workspaceId: strin
   }
 
   const creation = await db.transaction(async (tx): Promise<Creation> => {
-    const balance = await lockWorkspaceBalance(tx, workspaceId);
+    const { available } = await lockWorkspace(tx, workspaceId);
     if (key) {
       const existing = await runWithKey(tx, workspaceId, key);
-      if (existing) return { kind: "started", run: reuse(existing, hash) };
+      if (existing) return { kind: "reused", run: reuse(existing, hash) };
     }
     const plan = await planRun(tx, prices, workspaceId, request);
-    if (plan.required > balance) throw AppError.insufficientCredits(plan.required, balance);
+    if (plan.required > available) throw AppError.insufficientCredits(plan.required, available);
 
-    const run = await insertRun(tx, workspaceId, plan, key, hash);
+    const run = await insertRun(tx, workspaceId, plan, key, hash, services.work.leaseMs);
     if (!run) {
       // Only reachable by a writer that skipped the workspace lock; the unique index still holds.
       const existing = key ? await runWithKey(tx, workspaceId, key) : undefined;
       if (!existing) throw new Error("enrichment run insert conflicted without an idempotency key");
-      return { kind: "started", run: reuse(existing, hash) };
+      return { kind: "reused", run: reuse(existing, hash) };
     }
     await insertItems(tx, workspaceId, run.id, plan);
-    await holdRunForDispatch(tx, run.id);
-
-    let triggerRunId: string;
-    try {
-      ({ runId: triggerRunId } = await dispatcher.trigger("enrichment-run", { enrichmentRunId: run.id }));
-    } catch (error) {
-      logger.error("enrichment run dispatch failed", { enrichmentRunId: run.id, error: error instanceof Error ? error.message : String(error) });
-      await markDispatchFailed(tx, run.id);
-      return { kind: "dispatch_failed", runId: run.id };
-    }
-
     if (plan.required > 0) {
-      const charge = await chargeCredits(tx, {
-        workspaceId,
-        action: plan.creditAction,
-        units: plan.leads.length,
-        amount: plan.required,
-        reference: { type: "enrichment_run", id: run.id },
-        dedupeKey: runChargeKey(run.id),
-      });
-      if (charge.status === "insufficient") throw AppError.insufficientCredits(charge.required, charge.balance);
+      await tx.execute(sql`update workspaces set credit_held = credit_held + ${plan.required}, updated_at = now() where id = ${workspaceId}`);
     }
-    await tx
-      .update(enrichmentRuns)
-      .set({ triggerRunId, costActual: plan.required, updatedAt: sql`now()` })
-      .where(eq(enrichmentRuns.id, run.id));
-    return { kind: "started", run: started({ ...run, triggerRunId }, false) };
+    return { kind: "created", run: started({ ...run, triggerRunId: null }, false) };
   });
+  if (creation.kind === "reused") return creation.run;
 
-  if (creation.kind === "dispatch_failed") {
+  const runId = creation.run.enrichmentRunId;
+  let triggerRunId: string;
+  try {
+    ({ runId: triggerRunId } = await dispatcher.trigger("enrichment-run", { enrichmentRunId: runId }));
+  } catch (error) {
+    logger.error("enrichment run dispatch failed", { enrichmentRunId: runId, error: error instanceof Error ? error.message : String(error) });
+    await releaseRunCredits(db, runId, DISPATCH_FAILED_MESSAGE);
     throw new AppError("DISPATCH_FAILED", DISPATCH_FAILED_MESSAGE, {
       status: 502,
-      extra: { enrichmentRunId: creation.runId, runId: creation.runId },
+      extra: { enrichmentRunId: runId, runId },
     });
   }
-  return creation.run;
+  await captureRunCredits(db, runId, triggerRunId);
+  return { ...creation.run, triggerRunId };
 }

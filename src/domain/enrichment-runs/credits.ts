@@ -62,3 +62,60 @@ export async function refundSettledItemsNow(db: Db, runId: string): Promise<numb
     return refundSettledItems(tx, runId);
   });
 }
+
+/**
+ * The run's dispatch went through: what it holds becomes its one charge (`runChargeKey`), its actual
+ * cost, and the trigger run id is recorded. Items that already ended skipped or failed (a fast task,
+ * a cancel) are then refunded, now that the charge exists. Recovery calls this too, after it
+ * dispatches a run again; a run that holds nothing any more is only given the new trigger run id.
+ */
+export async function captureRunCredits(db: Db, runId: string, triggerRunId: string | null): Promise<void> {
+  await db.transaction(async (tx) => {
+    await lockWorkspaceOfRun(tx, runId);
+    await tx.execute(sql`
+      with run as (
+        select id, workspace_id, credit_action, held, resolved_count from enrichment_runs where id = ${runId} and held > 0 for update
+      ), captured as (
+        update workspaces w set credit_balance = w.credit_balance - run.held, credit_held = w.credit_held - run.held, updated_at = now()
+        from run where w.id = run.workspace_id
+        returning w.credit_balance
+      ), entry as (
+        insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
+        select run.workspace_id, 'charge', run.credit_action, run.resolved_count, -run.held, captured.credit_balance,
+               'enrichment_run', run.id, ${runChargeKey(runId)}, null
+        from run cross join captured
+        returning id
+      )
+      update enrichment_runs r
+      set held = 0, cost_actual = r.cost_actual + coalesce((select held from run), 0),
+          trigger_run_id = coalesce(${triggerRunId}, r.trigger_run_id), updated_at = now()
+      where r.id = ${runId}`);
+    await refundSettledItems(tx, runId);
+  });
+}
+
+/**
+ * The run will never be worked on (its dispatch failed, or recovery gave up on it): it ends failed
+ * with `message`, so do its open items, and its credits come back — held ones released, charged
+ * items refunded.
+ */
+export async function releaseRunCredits(db: Db, runId: string, message: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await lockWorkspaceOfRun(tx, runId);
+    await tx.execute(sql`
+      with run as (
+        select id, workspace_id, held from enrichment_runs where id = ${runId} for update
+      ), released as (
+        update workspaces w set credit_held = w.credit_held - run.held, updated_at = now()
+        from run where w.id = run.workspace_id and run.held > 0
+      ), failed as (
+        update enrichment_runs r set status = case when r.status in ('pending', 'running') then 'failed' else r.status end,
+               error = case when r.status in ('pending', 'running') then ${message} else r.error end,
+               held = 0, lease_owner = null, updated_at = now()
+        where r.id = ${runId}
+      )
+      update enrichment_run_items set status = 'failed', error_message = ${message}, completed_at = now(), updated_at = now()
+      where run_id = ${runId} and status in ('pending', 'running')`);
+    await refundSettledItems(tx, runId);
+  });
+}

@@ -4,8 +4,8 @@ import { jsonParam } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
 import type { Services } from "../../services";
 import { catalogEntry, type CatalogEntry } from "../catalog";
-import { refundSettledItemsNow } from "./credits";
-import { awaitRunCreationCommitted } from "./dispatch-lock";
+import { refundSettledItemsNow, releaseRunCredits } from "./credits";
+import { keepLeased } from "../lease";
 import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
 
 // The `enrichment-run` task: enriches a run's items batch by batch. Each batch is claimed in one
@@ -43,23 +43,39 @@ const holdsValue = (target: Target) => sql`coalesce(t.attributes ->> ${target.at
 const mustSkip = (target: Target) => (target.skipExisting ? holdsValue(target) : sql`false`);
 
 /**
- * Marks the run running and returns it, or nothing when it is gone or already over. On a retry the
- * items the failed attempt left running go back to pending, to be claimed (and counted) again.
+ * Takes the run's lease, marks it running and returns it; nothing when it is gone, already over, or
+ * leased by another live attempt (a duplicate dispatch). Items a dead or failed attempt left running
+ * go back to pending, to be claimed (and counted) again.
  */
-async function startRun(db: Db, runId: string, reclaimRunning: boolean): Promise<RunState | undefined> {
+async function startRun(db: Db, runId: string, owner: string, leaseMs: number): Promise<RunState | undefined> {
   const [run] = rowsOf<RunState>(
     await db.execute(sql`
       with run as (
-        update enrichment_runs set status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
+        update enrichment_runs
+        set status = 'running', started_at = coalesce(started_at, now()), updated_at = now(),
+            lease_owner = ${owner}, lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
         where id = ${runId} and status in ('pending', 'running')
+          and (lease_owner is null or lease_owner = ${owner} or lease_expires_at is null or lease_expires_at < now())
         returning id, enrichment_slug, input, output_target, attribute_key, write_policy
       ), reclaimed as (
         update enrichment_run_items set status = 'pending', updated_at = now()
-        where ${reclaimRunning ? sql`true` : sql`false`} and run_id in (select id from run) and status = 'running'
+        where run_id in (select id from run) and status = 'running'
       )
       select * from run`),
   );
   return run;
+}
+
+async function runStatus(db: Db, runId: string): Promise<string | null> {
+  const [row] = rowsOf<{ status: string }>(await db.execute(sql`select status from enrichment_runs where id = ${runId}`));
+  return row?.status ?? null;
+}
+
+/** Renews the run's lease while its task works on it. */
+async function renewRunLease(db: Db, runId: string, owner: string, leaseMs: number): Promise<void> {
+  await db.execute(sql`
+    update enrichment_runs set lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
+    where id = ${runId} and lease_owner = ${owner} and status = 'running'`);
 }
 
 /**
@@ -162,23 +178,9 @@ async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedI
 /** The run is completed once no item is pending or running (a cancelled run stays cancelled). */
 async function completeIfSettled(db: Db, runId: string): Promise<void> {
   await db.execute(sql`
-    update enrichment_runs set status = 'completed', completed_at = now(), updated_at = now()
+    update enrichment_runs set status = 'completed', completed_at = now(), updated_at = now(), lease_owner = null
     where id = ${runId} and status = 'running'
       and not exists (select 1 from enrichment_run_items i where i.run_id = ${runId} and i.status in ('pending', 'running'))`);
-}
-
-/** The worker gave up for good: the run fails and no item is left pending or running. */
-async function failForGood(db: Db, runId: string, message: string): Promise<void> {
-  await db.execute(sql`
-    with run as (
-      update enrichment_runs set status = 'failed', error = ${message}, updated_at = now()
-      where id = ${runId} and status in ('pending', 'running')
-      returning id
-    )
-    update enrichment_run_items set status = 'failed', error_message = ${message}, completed_at = now(), updated_at = now()
-    where run_id = ${runId} and status in ('pending', 'running')
-      and (exists (select 1 from run) or exists (select 1 from enrichment_runs r where r.id = ${runId} and r.status = 'cancelled'))`);
-  await refundSettledItemsNow(db, runId);
 }
 
 /**
@@ -222,41 +224,48 @@ export async function runEnrichmentRun(
   const runId = payload.enrichmentRunId;
   const concurrency = Math.max(1, options.concurrency ?? ENRICHMENT_RUN_CONCURRENCY);
   try {
-    await awaitRunCreationCommitted(db, runId);
-    const run = await startRun(db, runId, ctx.attempt > 1);
+    const { leaseMs } = services.work;
+    const run = await startRun(db, runId, ctx.runId, leaseMs);
     if (!run) return;
     const entry = catalogEntry(run.enrichment_slug);
     const target = targetOf(run, entry);
     const watch = cancellationWatch(db, runId, ctx.signal);
 
-    while (!ctx.signal.aborted) {
-      const { claimed, skipped } = await claimBatch(db, runId, target, concurrency);
-      watch.seenRunning();
-      if (claimed.length === 0 && skipped === 0) break;
-      const outcomes = await Promise.all(
-        claimed.map(async (item): Promise<ItemOutcome> => {
-          if (await watch.stopped()) return { status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null };
-          if (!entry) {
-            return {
-              status: "failed",
-              errorMessage: `Enrichment ${run.enrichment_slug} is no longer available`,
-              errorDetails: null,
-              provider: null,
-              providerSubmissionId: null,
-            };
-          }
-          return enrichLead(services.providers[entry.provider.kind], entry, run.input, item.lead);
-        }),
-      );
-      const unpaid = claimed.length > 0 ? await flushBatch(db, runId, target, claimed, outcomes) : 0;
-      if (skipped + unpaid > 0) await refundSettledItemsNow(db, runId);
-    }
+    await keepLeased(leaseMs, () => renewRunLease(db, runId, ctx.runId, leaseMs), logger, async () => {
+      while (!ctx.signal.aborted) {
+        const { claimed, skipped } = await claimBatch(db, runId, target, concurrency);
+        watch.seenRunning();
+        if (claimed.length === 0 && skipped === 0) break;
+        const outcomes = await Promise.all(
+          claimed.map(async (item): Promise<ItemOutcome> => {
+            if (await watch.stopped()) return { status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null };
+            if (!entry) {
+              return {
+                status: "failed",
+                errorMessage: `Enrichment ${run.enrichment_slug} is no longer available`,
+                errorDetails: null,
+                provider: null,
+                providerSubmissionId: null,
+              };
+            }
+            return enrichLead(services.providers[entry.provider.kind], entry, run.input, item.lead);
+          }),
+        );
+        // Aborted while the run is still running: the process is stopping, not the run. The claimed
+        // items stay running under the run's lease, for recovery or the next attempt to redo.
+        if (ctx.signal.aborted && (await runStatus(db, runId)) === "running") return;
+        const unpaid = claimed.length > 0 ? await flushBatch(db, runId, target, claimed, outcomes) : 0;
+        if (skipped + unpaid > 0) await refundSettledItemsNow(db, runId);
+      }
+    });
+    // Stopped by its signal (cancelled, or the process is shutting down): what is left is the next attempt's or recovery's.
+    if (ctx.signal.aborted) return;
     await completeIfSettled(db, runId);
   } catch (error) {
     // No attempt follows: a run left running would never finish, and its unenriched items stay paid for.
     if (ctx.lastAttempt) {
       logger.error("enrichment run failed for good", { enrichmentRunId: runId, attempt: ctx.attempt, error: describe(error) });
-      await failForGood(db, runId, "The enrichment worker failed").catch((cleanup: unknown) =>
+      await releaseRunCredits(db, runId, "The enrichment worker failed").catch((cleanup: unknown) =>
         logger.error("could not mark the enrichment run failed", { enrichmentRunId: runId, error: describe(cleanup) }),
       );
     }

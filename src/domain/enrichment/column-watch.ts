@@ -1,5 +1,5 @@
 import type { Queryable } from "../../db/client";
-import { columnExists } from "./cell-store";
+import { columnExists } from "../cell-store";
 
 /**
  * Whether a run may go on: its signal is not aborted and its column still exists. Asked before every

@@ -3,12 +3,13 @@ import { rowsOf, type Queryable } from "../../db/client";
 import { providerSubmissions, type SubmissionCell, type SubmissionStatus } from "../../db/schema";
 import { jsonParam, uuidArray } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
-import { isBulkContactProvider, isContactField, type BulkContactProvider, type BulkOutcome, type ContactField } from "../../providers/fullenrich";
+import { isBulkContactProvider, isContactField, type BulkContactProvider, type BulkOutcome, type ContactField } from "../../providers/bulk";
 import { failedOutcome, ProviderRequestError } from "../../providers/http";
 import type { PersonData, ProviderResult, Providers } from "../../providers/types";
 import type { Services } from "../../services";
 import { TYPED_KINDS } from "../column-kinds";
-import { cellResultOf, insufficientCreditsResult, writeResults, type CellResult, type ClaimedCell, type FlushOutcome, type Refunds, type TaskColumn } from "./cell-store";
+import { lockWorkspace } from "../credits";
+import { cellResultOf, insufficientCreditsResult, writeResults, type CellResult, type ClaimedCell, type FlushOutcome, type Refunds, type TaskColumn } from "../cell-store";
 import { watchColumn, type ColumnWatch } from "./column-watch";
 import type { ColumnTaskSummary } from "./run-column-task";
 
@@ -274,11 +275,14 @@ const fromStoredPayload = (provider: BulkContactProvider) => (submission: Stored
 
 /**
  * Moves an open submission to its end state and writes its cells' results, in one transaction; null
- * when it was no longer open (settled by someone else). Locks are taken cells first, then the
- * submission, then (for refunds) the workspace: the order deleting a column takes them in.
+ * when it was no longer open (settled by someone else). Locks are taken workspace first, then the
+ * cells, then the submission: the order every writer of cells and credits takes.
  */
 async function settleSubmission(services: Services, submissionId: string, decide: (submission: StoredSubmission) => Decision): Promise<Settled | null> {
   return services.db.transaction(async (tx) => {
+    const [peek] = await openSubmissions(tx, [submissionId]);
+    if (!peek) return null;
+    await lockWorkspace(tx, peek.workspaceId);
     const [submission] = await openSubmissions(tx, [submissionId]);
     if (!submission) return null;
     if (submission.columnId) {
@@ -325,9 +329,10 @@ async function openSubmission(
   const { column, field, provider } = run;
   const workspaceId = column.workspaceId;
   const input = batch.map((cell, ord) => ({ ord, cell_id: cell.cellId, run_token: cell.runToken, row_id: cell.row.rowId }));
-  const price = sql`${refunds.price}::bigint`;
+  const price = sql`${services.prices.costOf(run.creditAction) ?? 0}::bigint`;
   return services.db.transaction(async (tx) => {
-    // Cells first, then the workspace, the order every writer of cells and credits takes.
+    // The workspace first, then the cells, the order every writer of cells and credits takes.
+    await lockWorkspace(tx, workspaceId);
     const live = rowsOf<{ cell_id: string }>(
       await tx.execute(sql`
         select c.id as cell_id
@@ -340,21 +345,23 @@ async function openSubmission(
     );
     const liveIds = new Set(live.map((row) => row.cell_id));
     if (liveIds.size === 0) return { submissionId: null, sent: [], short: 0, flush: null };
-    await tx.execute(sql`select id from workspaces where id = ${workspaceId} for update`);
     const [recorded] = rowsOf<{ submission_id: string | null; cells: SubmissionCell[] | null }>(
       await tx.execute(sql`
         with input as (
           select * from jsonb_to_recordset(${jsonParam(input.filter((i) => liveIds.has(i.cell_id)))})
             as i(ord int, cell_id uuid, run_token uuid, row_id uuid)
         ), paid as (
-          -- Charged already (by an attempt that got no further): sent without a second charge.
-          select i.* from input i
-          where exists (select 1 from credit_ledger l where l.workspace_id = ${workspaceId} and l.dedupe_key = 'cell-charge:' || i.run_token)
+          -- Charged already (by an attempt that got no further, or carried over): sent without a second charge.
+          select i.* from input i join list_cells c on c.id = i.cell_id where c.paid > 0
         ), unpaid as (
           select i.*, sum(${price}) over (order by i.ord) as running
           from input i where not exists (select 1 from paid p where p.cell_id = i.cell_id)
         ), affordable as (
-          select u.* from unpaid u where u.running <= (select credit_balance from workspaces where id = ${workspaceId})
+          select u.* from unpaid u where u.running <= (select credit_balance - credit_held from workspaces where id = ${workspaceId})
+        ), paid_cells as (
+          update list_cells c set paid = ${price}, updated_at = now()
+          from affordable a where c.id = a.cell_id and ${price} > 0
+          returning c.id
         ), charged as (
           update workspaces set credit_balance = credit_balance - (select sum(${price}) from affordable), updated_at = now()
           where id = ${workspaceId} and ${price} > 0 and exists (select 1 from affordable)
@@ -452,9 +459,8 @@ async function countOpenCells(db: Queryable, columnId: string, cells: readonly C
 
 // ---- bookkeeping ----
 
-function refundsFor(services: Services, workspaceId: string, columnId: string, field: ContactField): Refunds {
-  const action = TYPED_KINDS[field].creditAction("person");
-  return { workspaceId, action, price: services.prices.costOf(action) ?? 0, columnId };
+function refundsFor(_services: Services, workspaceId: string, columnId: string, field: ContactField): Refunds {
+  return { workspaceId, action: TYPED_KINDS[field].creditAction("person"), columnId };
 }
 
 function accountFlush(summary: ColumnTaskSummary, flush: FlushOutcome) {

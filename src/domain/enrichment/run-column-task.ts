@@ -1,23 +1,25 @@
 import { DrizzleQueryError } from "drizzle-orm";
 import type { ColumnTaskPayload, TaskContext, TaskId } from "../../dispatch/types";
-import { isBulkContactProvider, isContactField } from "../../providers/fullenrich";
+import { isBulkContactProvider, isContactField } from "../../providers/bulk";
 import type { CellProvider, ProviderKind, ProviderResult } from "../../providers/types";
 import type { Services } from "../../services";
 import { planColumn } from "../column-kinds";
-import { awaitColumnDispatchCommitted } from "../column-lock";
-import { chargeCredits } from "../credits";
 import {
   cellResultOf,
+  chargeCell,
   claimCells,
   insufficientCreditsResult,
   loadColumn,
   lockHeldCells,
+  renewCellLeases,
   writeResults,
   type CellResult,
   type ClaimedCell,
   type Refunds,
   type TaskColumn,
-} from "./cell-store";
+} from "../cell-store";
+import { lockWorkspace } from "../credits";
+import { keepLeased } from "../lease";
 import { countOutcome, failOpenSubmissions, runContactSubmissions, sleep } from "./contacts";
 import { watchColumn, type ColumnWatch } from "./column-watch";
 
@@ -43,7 +45,7 @@ export type ColumnTaskOptions = {
 
 const DEFAULTS: Required<ColumnTaskOptions> = { concurrency: 8, flushEvery: 25, recheckMs: 250, providerTries: 3, retryDelayMs: 500 };
 
-export { INSUFFICIENT_CREDITS } from "./cell-store";
+export { INSUFFICIENT_CREDITS } from "../cell-store";
 
 /** The error of the cells a run still held when it failed on its last attempt, before its reason. */
 export const TASK_FAILED = "TASK_FAILED";
@@ -109,7 +111,6 @@ async function fillColumn(
     openCells: null,
   };
 
-  await awaitColumnDispatchCommitted(db, payload.columnId);
   const column = await loadColumn(db, payload.columnId);
   if (!column) {
     logger.info("column task: column is gone, nothing to do", log);
@@ -125,23 +126,26 @@ async function fillColumn(
   }
   const kind: ProviderKind = plan.kind === "ai" ? "ai" : plan.enrichmentType;
 
-  const cells = await claimCells(db, column, payload.rowIds, ctx);
+  const { leaseMs } = services.work;
+  const cells = await claimCells(db, column, payload.rowIds, { runId: ctx.runId, attempt: ctx.attempt, leaseMs });
   summary.claimed = cells.length;
   if (cells.length === 0) {
     logger.info("column task: no cell left to claim", log);
     return summary;
   }
 
-  const provider = services.providers[kind];
-  if (plan.kind === "typed" && plan.chargedInTask && isContactField(kind) && isBulkContactProvider(provider)) {
-    // A bulk contact provider answers batches later (webhook or polling): recorded submissions, not per-cell calls.
-    await runContactSubmissions(services, { column, field: kind, creditAction: plan.creditAction, provider }, cells, ctx, summary, { recheckMs: settings.recheckMs });
-    logger.info("column task finished", { ...log, ...summary, columnDone: summary.openCells === 0 });
-    return summary;
-  }
-
-  const run = new CellRun(services, column, kind, plan.chargedInTask, plan.creditAction, ctx, settings, summary);
-  await run.process(cells);
+  // While the run works, its lease on the claimed cells is renewed; if this process dies, the lease
+  // runs out and recovery hands the cells to another attempt.
+  await keepLeased(leaseMs, () => renewCellLeases(db, column, ctx.runId, leaseMs), logger, async () => {
+    const provider = services.providers[kind];
+    if (plan.kind === "typed" && plan.chargedInTask && isContactField(kind) && isBulkContactProvider(provider)) {
+      // A bulk contact provider answers batches later (webhook or polling): recorded submissions, not per-cell calls.
+      await runContactSubmissions(services, { column, field: kind, creditAction: plan.creditAction, provider }, cells, ctx, summary, { recheckMs: settings.recheckMs });
+      return;
+    }
+    const run = new CellRun(services, column, kind, plan.chargedInTask, plan.creditAction, ctx, settings, summary);
+    await run.process(cells);
+  });
   logger.info("column task finished", { ...log, ...summary, columnDone: summary.openCells === 0 });
   return summary;
 }
@@ -161,6 +165,7 @@ async function failHeldCells(services: Services, columnId: string, ctx: TaskCont
     const plan = column ? planColumn(column) : null;
     if (!column || !plan || plan.kind === "static") return;
     const outcome = await db.transaction(async (tx) => {
+      await lockWorkspace(tx, column.workspaceId);
       const held = await lockHeldCells(tx, column, ctx.runId);
       if (held.length === 0) return null;
       if (plan.kind === "typed" && isContactField(plan.enrichmentType)) await failOpenSubmissions(tx, column.id, ctx.runId, message);
@@ -173,10 +178,10 @@ async function failHeldCells(services: Services, columnId: string, ctx: TaskCont
           reasoning: null,
           error: message,
           metadata: { runId: ctx.runId, attempt: ctx.attempt },
-          refund: !plan.chargedInTask || cell.charged,
+          refund: true,
         }),
       );
-      return writeResults(tx, column.subject, column.id, results, refundsFor(services, column, plan.creditAction));
+      return writeResults(tx, column.subject, column.id, results, refundsFor(column, plan.creditAction));
     });
     logger.error("column task failed for good", { ...log, error: reasonOf(error), failedCells: outcome?.written ?? 0, refunded: outcome?.refunded ?? 0 });
   } catch (cleanup) {
@@ -197,8 +202,8 @@ function reasonOf(error: unknown): string {
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** Where a column's failed cells get their credits back from. */
-function refundsFor(services: Services, column: TaskColumn, creditAction: string): Refunds {
-  return { workspaceId: column.workspaceId, action: creditAction, price: services.prices.costOf(creditAction) ?? 0, columnId: column.id };
+function refundsFor(column: TaskColumn, creditAction: string): Refunds {
+  return { workspaceId: column.workspaceId, action: creditAction, columnId: column.id };
 }
 
 /** One run's work on its claimed cells. */
@@ -227,8 +232,8 @@ class CellRun {
     private readonly summary: ColumnTaskSummary,
   ) {
     this.provider = services.providers[kind];
-    this.refunds = refundsFor(services, column, creditAction);
-    this.price = this.refunds.price;
+    this.refunds = refundsFor(column, creditAction);
+    this.price = services.prices.costOf(creditAction) ?? 0;
     this.signal = AbortSignal.any([ctx.signal, this.halt.signal]);
     this.watch = watchColumn(services.db, column.id, this.signal, settings.recheckMs);
   }
@@ -240,6 +245,7 @@ class CellRun {
       while (next < cells.length) {
         const cell = cells[next++]!;
         const result = await this.resultFor(cell);
+        if (result === "skip") continue;
         if (!result) return;
         this.buffer.push(result);
         if (this.buffer.length >= this.settings.flushEvery) await this.flush();
@@ -259,22 +265,16 @@ class CellRun {
     this.summary.unwritten = cells.length - this.summary.written;
   }
 
-  /** Null when the run must stop before this cell (cancelled, column deleted). */
-  private async resultFor(cell: ClaimedCell): Promise<CellResult | null> {
+  /** Null when the run must stop before this cell (cancelled, column deleted); "skip" when the cell is no longer this run's. */
+  private async resultFor(cell: ClaimedCell): Promise<CellResult | null | "skip"> {
     if (!(await this.watch.alive())) return null;
     if (this.chargedInTask && this.price > 0) {
       if (this.outOfCredits) return this.insufficient(cell);
       if (!(await this.watch.alive({ fresh: true }))) return null;
-      const charge = await chargeCredits(this.services.db, {
-        workspaceId: this.column.workspaceId,
-        action: this.creditAction,
-        units: 1,
-        amount: this.price,
-        reference: { type: "column", id: this.column.id },
-        dedupeKey: `cell-charge:${cell.runToken}`,
-        note: "Contact lookup",
-      });
-      if (charge.status === "insufficient") {
+      // Charged once per cell: a cell that already paid (an earlier attempt, a carried-over charge) is not charged again.
+      const charge = await chargeCell(this.services.db, this.column, cell, { action: this.creditAction, price: this.price });
+      if (charge === "gone") return "skip";
+      if (charge === "insufficient") {
         this.outOfCredits = true;
         return this.insufficient(cell);
       }
