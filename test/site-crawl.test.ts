@@ -1,17 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ProviderRequestError } from "../src/providers/http";
-import {
-  crawlText,
-  createSiteCrawler,
-  entryUrlsOf,
-  extractHtml,
-  parseRobots,
-  productToken,
-  robotsAllows,
-  type CrawledPage,
-  type CrawlOutcome,
-  type SiteCrawlSettings,
-} from "../src/providers/site-crawl";
+import { crawlText, createSiteCrawler, entryUrlsOf, type CrawledPage, type CrawlOutcome, type SiteCrawlSettings } from "../src/providers/crawl";
+import { extractHtml } from "../src/providers/crawl/html";
+import { parseRobots, productToken } from "../src/providers/crawl/robots";
 import { html, routeHosts, startFakeSite, type FakeSite } from "./helpers/fake-site";
 
 const USER_AGENT = "TestBot/2.0 (+https://example.test/bot)";
@@ -122,6 +113,12 @@ describe("readable text out of HTML", () => {
     });
   });
 
+  it("decodes the whole entity table, and keeps what only shows without scripts, templates and typed text out", () => {
+    expect(
+      extractHtml(`<p>&hearts; &frac12; &Omega; &rarr;&nbsp;x</p><noscript><p>Enable JavaScript</p><a href="/nojs">x</a></noscript><template><p>Row</p></template><textarea>typed <b>x</b></textarea><p>End</p>`),
+    ).toEqual({ title: "", description: "", text: "♥ ½ Ω → x\nEnd", links: [], embeds: [], baseHref: null });
+  });
+
   it("reads <base href> and numeric entities", () => {
     const extracted = extractHtml(`<base href="https://cdn.acme.example/en/"><p>&#72;&#105;&#x21; caf&eacute;</p>`);
     expect([extracted.baseHref, extracted.text]).toEqual(["https://cdn.acme.example/en/", "Hi! café"]);
@@ -156,7 +153,7 @@ Disallow: /drafts/ # a second group for the same bot adds up
     expect(
       ["/", "/about", "/private", "/private/team", "/private/press/2024", "/data.json", "/data.json?x=1", "/search?q=acme", "/drafts/x", "/robots.txt"].map((path) => [
         path,
-        robotsAllows(rules, path),
+        rules.allows(path),
       ]),
     ).toEqual([
       ["/", true],
@@ -174,14 +171,19 @@ Disallow: /drafts/ # a second group for the same bot adds up
 
   it("falls back to the * group, and allows everything without one", () => {
     const star = parseRobots(robots, "somebot");
-    expect([robotsAllows(star, "/"), robotsAllows(star, "/about")]).toEqual([false, false]);
+    expect([star.allows("/"), star.allows("/about")]).toEqual([false, false]);
     const none = parseRobots("User-agent: OtherBot\nDisallow: /\n", "testbot");
-    expect(robotsAllows(none, "/anything")).toBe(true);
+    expect(none.allows("/anything")).toBe(true);
+  });
+
+  it("matches percent-encoded paths against rules written in plain characters", () => {
+    const encoded = parseRobots("User-agent: *\nDisallow: /café\nDisallow: /a%2fb\n", "testbot");
+    expect([new URL("https://acme.example/café").pathname, "/a%2Fb", "/a/b"].map((path) => encoded.allows(path))).toEqual([false, false, true]);
   });
 
   it("lets allow win a tie of equally specific rules", () => {
     const tie = parseRobots("User-agent: *\nDisallow: /page\nAllow: /page\n", "testbot");
-    expect(robotsAllows(tie, "/page")).toBe(true);
+    expect(tie.allows("/page")).toBe(true);
   });
 });
 
@@ -400,14 +402,27 @@ describe("crawling a site", () => {
     expect(crawl.skipped).toEqual({ failed: 1 });
   });
 
-  it("refuses loopback and private addresses unless allowed, also behind a redirect", async () => {
+  it("refuses loopback and private addresses unless allowed, also behind a redirect, as a failure that is not retried", async () => {
     const fake = await site({ "/": html("Home", "<p>x</p>") });
     const strict = createSiteCrawler(settings({ allowPrivateHosts: false }));
-    expect(await strict.crawl([`${fake.url}/`], signal)).toEqual({ status: "nothing", reason: `${fake.host} is not a public address` });
+    expect(failure(await strict.crawl([`${fake.url}/`], signal))).toEqual({
+      message: `site-crawl did not fetch ${fake.url}/: 127.0.0.1 is not a public address (loopback)`,
+      failure: "network",
+      retryable: false,
+      attempts: 1,
+    });
     expect(fake.paths()).toEqual([]);
 
-    const routed = createSiteCrawler(settings({ allowPrivateHosts: false, http: { fetch: routeHosts({ "acme.example": await redirectingTo(`http://169.254.169.254/latest/meta-data`) }) } }));
-    expect(await routed.crawl(["https://acme.example/"], signal)).toEqual({ status: "nothing", reason: "The home page of acme.example redirects where it cannot be followed" });
+    const redirecting = await redirectingTo("http://169.254.169.254/latest/meta-data");
+    const routed = createSiteCrawler(settings({ allowPrivateHosts: false, http: { fetch: routeHosts({ "acme.example": redirecting.url }) } }));
+    expect(failure(await routed.crawl(["https://acme.example/"], signal))).toMatchObject({
+      message: "site-crawl did not fetch http://169.254.169.254/latest/meta-data (redirected from https://acme.example/): 169.254.169.254 is not a public address (linkLocal)",
+      retryable: false,
+    });
+    expect(redirecting.paths()).toEqual(["/robots.txt", "/"]);
+
+    // The same crawl with private hosts allowed reads the local site.
+    expect(crawled(await createSiteCrawler(settings({ allowPrivateHosts: true })).crawl([`${fake.url}/`], signal)).pages.map((p) => p.url)).toEqual([`${fake.url}/`]);
   });
 
   it("passes the caller's abort on", async () => {
@@ -419,8 +434,14 @@ describe("crawling a site", () => {
   });
 });
 
-async function redirectingTo(location: string): Promise<string> {
-  return (await site({ "/": { status: 302, headers: { location } } })).url;
+function redirectingTo(location: string): Promise<FakeSite> {
+  return site({ "/": { status: 302, headers: { location } } });
+}
+
+function failure(outcome: CrawlOutcome) {
+  if (outcome.status !== "failed" || !(outcome.error instanceof ProviderRequestError)) throw new Error(`expected a failed crawl, got ${JSON.stringify(outcome)}`);
+  const { message, failure, retryable, attempts } = outcome.error;
+  return { message, failure, retryable, attempts };
 }
 
 afterAll(async () => {

@@ -7,14 +7,14 @@ import { rowInput } from "./ai-column";
 import { createHttpClient, failedOutcome, type HttpClient, type HttpClientOptions, type HttpResponse } from "./http";
 import type { ProviderEnv } from "./index";
 import { blankAsUnset, describeIssues, malformed, parseProviderEnv, personName } from "./common";
-import { createSiteCrawler, crawlText, DEFAULT_USER_AGENT, entryUrlsOf, type Crawl, type CrawledPage, type SiteCrawler, type SiteCrawlSettings } from "./site-crawl";
+import { createSiteCrawler, crawlText, DEFAULT_USER_AGENT, entryUrlsOf, type Crawl, type CrawledPage, type SiteCrawler, type SiteCrawlSettings } from "./crawl";
 import type { CellProvider, CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
 import { valueMisfit, valueSchemaOf } from "./value-schema";
 
 // The real providers of the company enrichments and the LinkedIn posts, each configured from the
 // environment, each falling back to an AI web search where its own upstream is not configured:
 //
-// - site_crawl: the company's own site, read by the crawler (src/providers/site-crawl.ts). On with
+// - site_crawl: the company's own site, read by the crawler (src/providers/crawl/). On with
 //   SITE_CRAWL_ENABLED=true; SITE_CRAWL_USER_AGENT, SITE_CRAWL_MAX_PAGES (5), SITE_CRAWL_MAX_PAGE_BYTES
 //   (512 KiB), SITE_CRAWL_MAX_BYTES (2 MiB, the whole crawl), SITE_CRAWL_TIME_BUDGET_MS (20 s),
 //   SITE_CRAWL_MAX_CHARS (20,000 characters of text kept), SITE_CRAWL_TIMEOUT_MS (per request),

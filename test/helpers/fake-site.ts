@@ -67,13 +67,15 @@ export async function startFakeSite(routes: Record<string, SiteRoute> = {}): Pro
 /**
  * A fetch that sends requests for the named hosts to fakes on 127.0.0.1 (any scheme, the path and
  * query kept), so tests can use real-looking addresses (acme.example, boards.greenhouse.io). Any
- * other host fails as an unknown name does.
+ * other host goes to `otherwise` when given (to show where a request would have gone unguarded),
+ * else fails as an unknown name does.
  */
-export function routeHosts(routes: Record<string, string>): typeof fetch {
+export function routeHosts(routes: Record<string, string>, otherwise?: typeof fetch): typeof fetch {
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const target = routes[url.host];
-    if (!target) throw new TypeError(`fetch failed: getaddrinfo ENOTFOUND ${url.hostname}`);
-    return fetch(`${target}${url.pathname}${url.search}`, init);
+    if (target) return fetch(`${target}${url.pathname}${url.search}`, init);
+    if (otherwise) return otherwise(input, init);
+    throw new TypeError(`fetch failed: getaddrinfo ENOTFOUND ${url.hostname}`);
   };
 }
