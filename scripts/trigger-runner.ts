@@ -2,7 +2,8 @@
 // production, pointed by TRIGGER_API_URL at this process, which runs the tasks here.
 //   TRIGGER_SECRET_KEY=tr_dev_local TRIGGER_API_URL=http://127.0.0.1:8788 tsx scripts/trigger-runner.ts
 import { z } from "zod";
-import { createTaskExecutor } from "../src/dispatch/in-process";
+import { createTaskExecutor, executorDispatcher } from "../src/dispatch/in-process";
+import { startRecoveryLoop } from "../src/domain/recovery";
 import { startRunnerServer } from "../src/dispatch/runner-server";
 import { refusingDispatcher } from "../src/dispatch/refusing";
 import { openDatabase } from "../src/db/open";
@@ -57,11 +58,16 @@ const server = await startRunnerServer({
 });
 console.log(`Trigger.dev-compatible runner listening on ${server.url}`);
 
+// The same recovery sweep as the Node server's and the scheduled Trigger.dev task's: work whose
+// lease ran out (a killed runner, a Worker request that died mid-dispatch) is queued here again.
+const recovery = startRecoveryLoop(() => kit.services({ db: database.db, dispatcher: executorDispatcher(executor) }), logger);
+
 // The first signal lets queued and running work finish; a second one does not wait.
 let stopping = false;
 const shutdown = async () => {
   if (stopping) process.exit(1);
   stopping = true;
+  await recovery.stop();
   await server.close();
   await executor.idle();
   await database.close();

@@ -1,5 +1,6 @@
 import { createPostgresDb } from "../src/db/client";
 import { refusingDispatcher } from "../src/dispatch/refusing";
+import { createTriggerSdkDispatcher } from "../src/dispatch/trigger-sdk";
 import { withProvidersDefault } from "../src/providers";
 import { createServiceKit, type ServiceKit, type Services } from "../src/services";
 
@@ -10,11 +11,20 @@ import { createServiceKit, type ServiceKit, type Services } from "../src/service
 
 let kit: ServiceKit | undefined;
 
-export async function withTaskServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+/**
+ * `dispatching`: the task starts background work itself (the recovery sweep), through the SDK with
+ * the environment's TRIGGER_SECRET_KEY; every other task dispatches nothing.
+ */
+export async function withTaskServices<T>(work: (services: Services) => Promise<T>, options: { dispatching?: boolean } = {}): Promise<T> {
   kit ??= createServiceKit(withProvidersDefault(process.env, "live"));
-  if (!kit.env.DATABASE_URL) throw new Error("DATABASE_URL must be set for background tasks");
-  const { db, close } = createPostgresDb(kit.env.DATABASE_URL, { max: 10 });
-  const services = kit.services({ db, dispatcher: refusingDispatcher("tasks do not dispatch further work") });
+  const { env, logger } = kit;
+  if (!env.DATABASE_URL) throw new Error("DATABASE_URL must be set for background tasks");
+  const { db, close } = createPostgresDb(env.DATABASE_URL, { max: 10 });
+  const dispatcher =
+    options.dispatching && env.TRIGGER_SECRET_KEY
+      ? createTriggerSdkDispatcher({ secretKey: env.TRIGGER_SECRET_KEY, apiUrl: env.TRIGGER_API_URL, timeoutMs: env.TRIGGER_DISPATCH_TIMEOUT_MS, logger })
+      : refusingDispatcher(options.dispatching ? "TRIGGER_SECRET_KEY is not set in the task environment" : "tasks do not dispatch further work");
+  const services = kit.services({ db, dispatcher });
   try {
     return await work(services);
   } finally {

@@ -49,6 +49,14 @@ export type TaskExecutor = {
   batchRuns(batchId: string): RunRecord[];
   /** Resolves when no run is queued, waiting for a retry or executing (cancelled handlers included). */
   idle(): Promise<void>;
+  /** Runs whose handler is running now, and runs waiting to start (queued or waiting for a retry). */
+  activity(): { executing: number; waiting: number };
+  /**
+   * For shutdown: aborts every running handler through its signal, drops queued runs and retry
+   * timers, and starts nothing more (a later enqueue is cancelled at once). Stopped runs end
+   * CANCELED, never FAILED or retried: their work stays as the handlers left it, for recovery.
+   */
+  stop(reason: string): void;
 };
 
 const DEFAULTS = { concurrency: 4, maxAttempts: 3, minMs: 500, maxMs: 10_000, factor: 2 };
@@ -87,6 +95,7 @@ export function createTaskExecutor(options: ExecutorOptions): TaskExecutor {
   let unsettled = 0;
   let idleWaiters: Array<() => void> = [];
   let pumpScheduled = false;
+  let stopped = false;
 
   const snapshot = (run: RunState): RunRecord => {
     const { controller: _controller, retryTimer: _retryTimer, ...record } = run;
@@ -204,6 +213,10 @@ export function createTaskExecutor(options: ExecutorOptions): TaskExecutor {
         if (members) members.push(run.id);
         else batches.set(run.batchId, [run.id]);
       }
+      if (stopped) {
+        touch(run, "CANCELED");
+        return snapshot(run);
+      }
       unsettled += 1;
       ready.push(run);
       schedulePump();
@@ -227,6 +240,26 @@ export function createTaskExecutor(options: ExecutorOptions): TaskExecutor {
       if (unsettled === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
+    activity() {
+      // Every unsettled run is either executing or waiting to start.
+      return { executing, waiting: unsettled - executing };
+    },
+    stop(reason) {
+      stopped = true;
+      ready.length = 0;
+      for (const run of runs.values()) {
+        if (run.status === "QUEUED") {
+          if (run.retryTimer) clearTimeout(run.retryTimer);
+          run.retryTimer = undefined;
+          touch(run, "CANCELED");
+          settle();
+        } else if (run.status === "EXECUTING") {
+          // finishAttempt settles the run when the handler returns, without a retry.
+          touch(run, "CANCELED");
+          run.controller?.abort(new Error(reason));
+        }
+      }
+    },
   };
 }
 
@@ -239,9 +272,12 @@ export type InProcessDispatcher = Dispatcher & { readonly executor: TaskExecutor
 /** Runs the tasks inside this process: `npm start` without Trigger.dev, and tests. */
 export function createInProcessDispatcher(options: ExecutorOptions): InProcessDispatcher {
   const executor = createTaskExecutor(options);
+  return { executor, idle: () => executor.idle(), ...executorDispatcher(executor) };
+}
+
+/** Dispatches onto an executor of this process: what the local runner's recovery sweep dispatches with. */
+export function executorDispatcher(executor: TaskExecutor): Dispatcher {
   return {
-    executor,
-    idle: () => executor.idle(),
     async trigger<T extends TaskId>(taskId: T, payload: TaskPayload<T>): Promise<TriggerResult> {
       return { runId: executor.enqueue(taskId, payload).id };
     },

@@ -87,3 +87,13 @@ export function planColumn(column: { enrichmentType: string | null; source: Colu
   }
   return { kind: "static" };
 }
+
+/** Each column's credit action by id (static columns have none), for settling its cells' credits in SQL. */
+export function creditActionsOf(columns: ReadonlyArray<{ id: string; enrichmentType: string | null; source: ColumnSource; subject: Subject }>): Record<string, string> {
+  const actions: Record<string, string> = {};
+  for (const column of columns) {
+    const plan = planColumn(column);
+    if (plan.kind !== "static") actions[column.id] = plan.creditAction;
+  }
+  return actions;
+}

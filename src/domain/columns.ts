@@ -6,7 +6,7 @@ import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { Services } from "../services";
 import { captureCells, failOpenCells, queueCells, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
-import { AI_BATCH_SIZE, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
+import { AI_BATCH_SIZE, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
 import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
@@ -297,16 +297,6 @@ async function cancelColumnRuns(services: Services, runIdLists: ReadonlyArray<re
   if (ids.length === 0) return;
   const result = await services.dispatcher.cancel(ids);
   if (result.failed.length > 0) services.logger.warn("column run cancellation incomplete", { failed: result.failed });
-}
-
-/** Each column's credit action, for settling its cells' credits in SQL (`actions ->> column_id`). */
-export function creditActionsOf(found: ReadonlyArray<Pick<ColumnRecord, "id" | "enrichmentType" | "source" | "subject">>): Record<string, string> {
-  const actions: Record<string, string> = {};
-  for (const column of found) {
-    const plan = planColumn(column);
-    if (plan.kind !== "static") actions[column.id] = plan.creditAction;
-  }
-  return actions;
 }
 
 /**

@@ -1,11 +1,12 @@
 import { asc, and, eq, sql, type SQL } from "drizzle-orm";
-import { rowsOf, type Queryable } from "../db/client";
+import { rowsOf, type Db, type Queryable } from "../db/client";
 import { jsonParam, uuidArray } from "../db/sql";
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
 import { columns, companyCells, companyRows } from "../db/schema";
 import { AppError } from "../errors";
 import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
+import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, textKey } from "./normalize";
 import { columnView, companyCellView, companyRowView } from "./views";
 
@@ -342,11 +343,14 @@ export async function patchCompanyRow(db: Queryable, workspaceId: string, listId
 }
 
 /** Deletes one company row; its cells cascade and its person rows stay, unlinked (ON DELETE SET NULL). */
-export async function deleteCompanyRow(db: Queryable, workspaceId: string, listId: string, companyRowId: string): Promise<void> {
+export async function deleteCompanyRow(db: Db, workspaceId: string, listId: string, companyRowId: string): Promise<void> {
   await requireList(db, workspaceId, listId);
-  const deleted = await db
-    .delete(companyRows)
-    .where(and(eq(companyRows.id, companyRowId), eq(companyRows.listId, listId)))
-    .returning({ id: companyRows.id });
-  if (deleted.length === 0) throw AppError.notFound("Company");
+  await db.transaction(async (tx) => {
+    await settleCellsOfRemovedRows(tx, workspaceId, listId, { company: sql`c.company_row_id = ${companyRowId}` }, "Refund: company deleted before the cell was filled");
+    const deleted = await tx
+      .delete(companyRows)
+      .where(and(eq(companyRows.id, companyRowId), eq(companyRows.listId, listId)))
+      .returning({ id: companyRows.id });
+    if (deleted.length === 0) throw AppError.notFound("Company");
+  });
 }

@@ -7,6 +7,7 @@ import { syncBuiltInCells } from "./built-in-columns";
 import { cleanText, lockListMembers, upsertCompanyRows } from "./company-rows";
 import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
+import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, emailKey, joinName, linkedinKey, splitName, textKey } from "./normalize";
 import { personCellView, rowView } from "./views";
 
@@ -557,11 +558,15 @@ async function carryDomain(tx: Queryable, workspaceId: string, listId: string, r
 }
 
 /** Deletes the list's rows among `rowIds` (others are ignored); their cells cascade. */
-export async function deletePersonRows(db: Queryable, workspaceId: string, listId: string, rowIds: string[]): Promise<number> {
+export async function deletePersonRows(db: Db, workspaceId: string, listId: string, rowIds: string[]): Promise<number> {
   await requireList(db, workspaceId, listId);
-  const deleted = await db
-    .delete(personRows)
-    .where(sql`${personRows.listId} = ${listId} and ${personRows.id} = any(${uuidArray(rowIds)})`)
-    .returning({ id: personRows.id });
-  return deleted.length;
+  const ids = uuidArray(rowIds);
+  return db.transaction(async (tx) => {
+    await settleCellsOfRemovedRows(tx, workspaceId, listId, { person: sql`c.row_id = any(${ids})` }, "Refund: row deleted before the cell was filled");
+    const deleted = await tx
+      .delete(personRows)
+      .where(sql`${personRows.listId} = ${listId} and ${personRows.id} = any(${ids})`)
+      .returning({ id: personRows.id });
+    return deleted.length;
+  });
 }

@@ -4,11 +4,12 @@ import { router } from "../context";
 import { uuidArray } from "../db/sql";
 import { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
-import { deleteColumnsRefundingUnfinished } from "../domain/columns";
+import { deleteList } from "../domain/removals";
 import { createList, listCounts, requireList } from "../domain/lists";
 import { columnView, companyCellView, companyRowView, listView, personCellView, rowView } from "../domain/views";
 import type { Services } from "../services";
-import { uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { text, uuid, validate } from "../validation";
 
 export const listRoutes = router();
 
@@ -16,8 +17,8 @@ export const listRoutes = router();
 const SHEET_ROW_LIMIT = 1000;
 
 const createBody = z.object({
-  name: z.string().max(500).nullish(),
-  description: z.string().max(10_000).nullish(),
+  name: text(LIMITS.text).nullish(),
+  description: text(LIMITS.longText).nullish(),
   leadType: z.enum(["person", "company", "mixed"]).optional(),
 });
 
@@ -92,8 +93,8 @@ listRoutes.get("/lists/:id", validate("param", idParam), validate("query", sheet
 const patchBody = z
   .object({
     id: uuid(),
-    name: z.string().max(500).nullish(),
-    description: z.string().max(10_000).nullish(),
+    name: text(LIMITS.text).nullish(),
+    description: text(LIMITS.longText).nullish(),
   })
   .refine((b) => b.name !== undefined || b.description !== undefined, { message: "Nothing to update: give name or description" });
 
@@ -112,18 +113,6 @@ listRoutes.patch("/lists", validate("json", patchBody), async (c) => {
   const counts = (await listCounts(db, [list.id])).get(list.id)!;
   return c.json({ list: listView(list, counts) });
 });
-
-async function deleteList(services: Services, workspaceId: string, id: string) {
-  await requireList(services.db, workspaceId, id);
-  // The list's columns go first, so their unfinished cells are refunded and their runs cancelled;
-  // then rows, company rows and the rest cascade with the list. Leads are workspace records and stay.
-  await deleteColumnsRefundingUnfinished(services, workspaceId, eq(columns.listId, id));
-  const deleted = await services.db
-    .delete(lists)
-    .where(and(eq(lists.id, id), eq(lists.workspaceId, workspaceId)))
-    .returning({ id: lists.id });
-  if (deleted.length === 0) throw AppError.notFound("List");
-}
 
 listRoutes.delete("/lists/:id", validate("param", idParam), async (c) => {
   await deleteList(c.var.services, c.var.principal.workspaceId, c.req.valid("param").id);

@@ -1,0 +1,214 @@
+import { eq, sql } from "drizzle-orm";
+import { rowsOf } from "../db/client";
+import { columns } from "../db/schema";
+import { jsonParam } from "../db/sql";
+import type { Logger, Services } from "../services";
+import { captureCells, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
+import { AI_BATCH_SIZE, planColumn, type Subject } from "./column-kinds";
+import { lockWorkspace } from "./credits";
+import { captureRunCredits, lockWorkspaceOfRun, releaseRunCredits } from "./enrichment-runs/credits";
+
+// Recovery: the other half of the leases. Work in flight is either held by a live attempt (which
+// renews its lease) or its lease runs out and a sweep picks it up again:
+//
+//   open cell, lease out, recoveries < max   → pending again under a new lease (longer each time:
+//                                              lease × 2^recoveries), re-dispatched, and what it
+//                                              still holds captured once the dispatch went through
+//   open cell, lease out, recoveries = max   → failed ABANDONED, its credits released or refunded
+//   settled cell still holding credits       → the dispatch went through before its request died:
+//                                              captured (the work was done)
+//   open run, lease out                      → the same, as one unit: re-dispatched (and its held
+//                                              credits captured), or failed ABANDONED and refunded
+//
+// Every step is idempotent and takes the workspace lock first, so two sweeps (two processes, or a
+// sweep racing a live task) can run at once: a duplicate dispatch finds nothing to claim, a capture
+// finds nothing held. Dispatches happen after the transaction that picked the work commits.
+
+export const ABANDONED = "ABANDONED";
+
+export type RecoverySummary = {
+  cellsRedispatched: number;
+  cellsAbandoned: number;
+  creditsCaptured: number;
+  runsRedispatched: number;
+  runsAbandoned: number;
+  dispatchFailures: number;
+};
+
+const emptySummary = (): RecoverySummary => ({ cellsRedispatched: 0, cellsAbandoned: 0, creditsCaptured: 0, runsRedispatched: 0, runsAbandoned: 0, dispatchFailures: 0 });
+
+/** At most this many columns and runs are picked up per sweep; the next sweep takes the rest. */
+const PER_SWEEP = 100;
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** One sweep over every workspace: expired cells, then expired runs. */
+export async function recoverExpiredWork(services: Services): Promise<RecoverySummary> {
+  const summary = emptySummary();
+  const stale = rowsOf<{ column_id: string; subject: Subject }>(
+    await services.db.execute(sql`
+      (select distinct column_id, 'person' as subject from list_cells
+       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() limit ${PER_SWEEP})
+      union all
+      (select distinct column_id, 'company' as subject from list_company_cells
+       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() limit ${PER_SWEEP})`),
+  );
+  for (const { column_id } of stale) {
+    try {
+      await recoverColumn(services, column_id, summary);
+    } catch (error) {
+      services.logger.error("recovery of a column failed", { columnId: column_id, error: describe(error) });
+    }
+  }
+  const runs = rowsOf<{ id: string }>(
+    await services.db.execute(sql`
+      select id from enrichment_runs where status in ('pending', 'running') and lease_expires_at < now()
+      order by lease_expires_at limit ${PER_SWEEP}`),
+  );
+  for (const { id } of runs) {
+    try {
+      await recoverRun(services, id, summary);
+    } catch (error) {
+      services.logger.error("recovery of an enrichment run failed", { enrichmentRunId: id, error: describe(error) });
+    }
+  }
+  const acted = Object.values(summary).some((n) => n > 0);
+  if (acted) services.logger.info("recovered expired work", summary);
+  return summary;
+}
+
+async function recoverColumn(services: Services, columnId: string, summary: RecoverySummary): Promise<void> {
+  const { db, work } = services;
+  const column = await loadColumn(db, columnId);
+  if (!column) return;
+  const plan = planColumn(column);
+  const { cells, rowKey } = SUBJECT_TABLES[column.subject];
+  const expired = sql`c.lease_expires_at < now()`;
+
+  const picked = await db.transaction(async (tx) => {
+    await lockWorkspace(tx, column.workspaceId);
+    const settledHolding = rowsOf<{ run_token: string }>(
+      await tx.execute(sql`select c.run_token from ${cells} c where c.column_id = ${columnId} and c.held > 0 and c.status not in ${OPEN_CELL} and ${expired}`),
+    ).map((r) => r.run_token);
+    if (plan.kind === "static") {
+      // Nothing can fill a static column's cells: they end, their credits returned.
+      summary.cellsAbandoned += await failOpenCells(tx, column, { where: expired }, { error: ABANDONED, action: "UNKNOWN" });
+      return { tokens: [] as string[], rowIds: [] as string[], settledHolding: [] as string[] };
+    }
+    summary.cellsAbandoned += await failOpenCells(tx, column, { where: sql`${expired} and c.recoveries >= ${work.maxRecoveries}` }, { error: ABANDONED, action: plan.creditAction });
+    const reopened = rowsOf<{ row_id: string; run_token: string }>(
+      await tx.execute(sql`
+        update ${cells} c
+        set status = 'pending', lease_owner = null, recoveries = c.recoveries + 1,
+            lease_expires_at = now() + ${work.leaseMs} * power(2, c.recoveries) * interval '1 millisecond', updated_at = now()
+        where c.column_id = ${columnId} and c.status in ${OPEN_CELL} and ${expired} and c.recoveries < ${work.maxRecoveries}
+        returning c.${rowKey} as row_id, c.run_token`),
+    );
+    return { tokens: reopened.map((r) => r.run_token), rowIds: reopened.map((r) => r.row_id), settledHolding };
+  });
+  if (plan.kind === "static") return;
+
+  // Settled while its request was still dispatching, and the request died before capturing: done work, charged now.
+  if (picked.settledHolding.length > 0) {
+    summary.creditsCaptured += await captureCells(db, column, picked.settledHolding, { action: plan.creditAction, dedupeKey: null });
+  }
+  if (picked.rowIds.length === 0) return;
+
+  let batch;
+  try {
+    batch = await services.dispatcher.batchTrigger(
+      plan.taskId,
+      chunk(picked.rowIds, AI_BATCH_SIZE).map((rowIds) => ({ columnId, rowIds })),
+    );
+  } catch (error) {
+    // The cells stay pending under their new lease: the next sweep tries again, and counts it.
+    summary.dispatchFailures += 1;
+    services.logger.warn("recovery could not dispatch a column's cells", { columnId, cells: picked.rowIds.length, error: describe(error) });
+    return;
+  }
+  summary.cellsRedispatched += picked.rowIds.length;
+  await db.transaction(async (tx) => {
+    await lockWorkspace(tx, column.workspaceId);
+    await tx
+      .update(columns)
+      .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
+      .where(eq(columns.id, columnId));
+    if (!plan.chargedInTask) {
+      summary.creditsCaptured += await captureCells(tx, column, picked.tokens, { action: plan.creditAction, dedupeKey: `column-dispatch:${batch.batchId}` });
+    }
+  });
+}
+
+async function recoverRun(services: Services, runId: string, summary: RecoverySummary): Promise<void> {
+  const { db, work } = services;
+  const decision = await db.transaction(async (tx) => {
+    await lockWorkspaceOfRun(tx, runId);
+    const [run] = rowsOf<{ recoveries: number }>(
+      await tx.execute(sql`
+        select recoveries from enrichment_runs
+        where id = ${runId} and status in ('pending', 'running') and lease_expires_at < now()
+        for update`),
+    );
+    if (!run) return "gone" as const;
+    if (run.recoveries >= work.maxRecoveries) return "abandon" as const;
+    await tx.execute(sql`
+      update enrichment_runs
+      set recoveries = recoveries + 1, lease_owner = null, updated_at = now(),
+          lease_expires_at = now() + ${work.leaseMs} * power(2, recoveries) * interval '1 millisecond'
+      where id = ${runId}`);
+    return "redispatch" as const;
+  });
+  if (decision === "gone") return;
+  if (decision === "abandon") {
+    await releaseRunCredits(db, runId, ABANDONED);
+    summary.runsAbandoned += 1;
+    return;
+  }
+  let triggerRunId: string;
+  try {
+    ({ runId: triggerRunId } = await services.dispatcher.trigger("enrichment-run", { enrichmentRunId: runId }));
+  } catch (error) {
+    summary.dispatchFailures += 1;
+    services.logger.warn("recovery could not dispatch an enrichment run", { enrichmentRunId: runId, error: describe(error) });
+    return;
+  }
+  summary.runsRedispatched += 1;
+  await captureRunCredits(db, runId, triggerRunId);
+}
+
+/**
+ * Sweeps at once and then every `work.recoveryIntervalMs` until stopped; a sweep never overlaps the
+ * previous one. For processes that run work (the Node server, the local runner). `stop()` waits for
+ * a sweep in progress.
+ */
+export function startRecoveryLoop(services: () => Services, logger: Logger): { stop(): Promise<void>; sweep(): Promise<RecoverySummary | null> } {
+  let stopped = false;
+  let running: Promise<RecoverySummary | null> | null = null;
+  const sweep = () => {
+    if (stopped) return Promise.resolve(null);
+    running ??= recoverExpiredWork(services())
+      .catch((error: unknown) => {
+        logger.error("recovery sweep failed", { error: describe(error) });
+        return null;
+      })
+      .finally(() => (running = null));
+    return running;
+  };
+  void sweep();
+  const timer = setInterval(() => void sweep(), services().work.recoveryIntervalMs);
+  timer.unref?.();
+  return {
+    sweep,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
