@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { router } from "../context";
 import { writeCompanyCell, writePersonCell } from "../domain/cells";
-import { uuid, validate } from "../validation";
+import { freeForm, uuid, validate } from "../validation";
 
 export const cellRoutes = router();
 
@@ -10,7 +10,7 @@ const listParam = z.object({ id: uuid() });
 const personCellBody = z.object({
   rowId: uuid(),
   columnId: uuid(),
-  value: z.unknown(),
+  value: freeForm(z.unknown()),
 });
 
 // Seed 001: the answer is snake_case, as documented.
@@ -30,7 +30,7 @@ const companyParams = z.object({ id: uuid(), cid: uuid() });
 
 const companyCellBody = z.object({
   columnId: uuid(),
-  value: z.unknown().optional(),
+  value: freeForm(z.unknown().optional()),
 });
 
 cellRoutes.patch("/lists/:id/companies/:cid/cells", validate("param", companyParams), validate("json", companyCellBody), async (c) => {

@@ -11,36 +11,36 @@ import {
   TIME_PERIODS,
   updateColumn,
 } from "../domain/columns";
-import { uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { atMost, int4, text, uuid, validate } from "../validation";
 
 export const columnRoutes = router();
 
 const SCHEMA_TYPES = ["text", "number", "boolean", "url", "enum", "multiselect", "list", "date", "email", "phone"] as const;
-// list_columns.position is a 32-bit integer.
-const MAX_POSITION = 2_147_483_647;
 
 const listParam = z.object({ id: uuid() });
 const columnParam = z.object({ id: uuid(), colId: uuid() });
 
-const columnName = z.string().trim().min(1, "name must not be empty").max(500);
+const columnName = z.string().trim().min(1, "name must not be empty").max(LIMITS.text, atMost(LIMITS.text));
+const token = text(LIMITS.token).optional();
 
 const columnSchema = z.object({
   type: z.enum(SCHEMA_TYPES),
-  format: z.string().optional(),
-  currency: z.string().optional(),
-  scale: z.string().optional(),
-  textFormat: z.string().optional(),
-  options: z.array(z.string()).optional(),
-  itemType: z.string().optional(),
-  maxItems: z.number().int().min(1).optional(),
-  linkType: z.string().optional(),
+  format: token,
+  currency: token,
+  scale: token,
+  textFormat: token,
+  options: z.array(text(LIMITS.option)).max(LIMITS.options).optional(),
+  itemType: token,
+  maxItems: z.number().int().min(1).max(LIMITS.maxItems).optional(),
+  linkType: token,
 });
 
 const createBody = z
   .object({
     name: columnName,
     isDynamic: z.boolean(),
-    prompt: z.string().max(20_000).nullish(),
+    prompt: text(LIMITS.longText).nullish(),
     // Documented: any value other than "company" is coerced to person.
     subject: z.unknown().optional().transform((value) => (value === "company" ? "company" : "person")),
     dataSource: z.enum(["web", "profile"]).optional(),
@@ -77,7 +77,8 @@ const patchBody = z
   .object({
     name: columnName.optional(),
     isFilter: z.boolean().optional(),
-    position: z.number().int().min(0).max(MAX_POSITION).optional(),
+    // list_columns.position is an int4.
+    position: int4(0).optional(),
     isPreview: z.literal(false, { message: "isPreview can only be set to false (promoting a preview column)" }).optional(),
   })
   .refine((b) => Object.values(b).some((value) => value !== undefined), {

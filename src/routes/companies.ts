@@ -2,22 +2,23 @@ import { z } from "zod";
 import { router } from "../context";
 import { deleteCompanyRow, listCompanyRows, patchCompanyRow, upsertCompanyRows } from "../domain/company-rows";
 import { companyRowView } from "../domain/views";
-import { uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { atMost, int4, text, uuid, validate } from "../validation";
 
 export const companyRoutes = router();
 
 const listParam = z.object({ id: uuid() });
 const companyParam = z.object({ id: uuid(), cid: uuid() });
 
-const name = z.string().trim().min(1, "name must not be empty");
+const name = z.string().trim().min(1, "name must not be empty").max(LIMITS.text, atMost(LIMITS.text));
 const companyFields = {
-  domain: z.string().nullish(),
-  linkedinUrl: z.string().nullish(),
-  industry: z.string().nullish(),
-  employeeCount: z.number().int().min(0).nullish(),
-  location: z.string().nullish(),
-  website: z.string().nullish(),
-  description: z.string().nullish(),
+  domain: text(LIMITS.domain).nullish(),
+  linkedinUrl: text(LIMITS.identifierUrl).nullish(),
+  industry: text(LIMITS.text).nullish(),
+  employeeCount: int4(0).nullish(),
+  location: text(LIMITS.text).nullish(),
+  website: text(LIMITS.url).nullish(),
+  description: text(LIMITS.longText).nullish(),
 };
 
 companyRoutes.get("/lists/:id/companies", validate("param", listParam), async (c) => {

@@ -1,15 +1,16 @@
 import { z } from "zod";
 import { router } from "../context";
 import { balanceOf, ledgerPage, priceOf } from "../domain/credits";
-import { limitParam, uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { int4, limitParam, text, uuid, validate } from "../validation";
 
 export const creditRoutes = router();
 
 creditRoutes.get("/credits/config", (c) => c.json({ costs: c.var.services.prices.costs }));
 
 const previewBody = z.object({
-  action: z.string().min(1),
-  count: z.number().int().min(1),
+  action: text(LIMITS.token).min(1),
+  count: int4(1),
 });
 
 creditRoutes.post("/credits/preview", validate("json", previewBody), async (c) => {

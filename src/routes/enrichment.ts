@@ -4,32 +4,33 @@ import { itemStatuses } from "../db/schema";
 import { cancelEnrichmentRun } from "../domain/enrichment-runs/cancel";
 import { createEnrichmentRun, previewEnrichmentRun } from "../domain/enrichment-runs/create";
 import { getRun, listItems } from "../domain/enrichment-runs/views";
-import { limitParam, uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { atMost, freeForm, limitParam, text, uuid, validate } from "../validation";
 
 export const enrichmentRunRoutes = router();
 
 // Scopes take exactly their documented keys: anything else (a `subject` above all) is a 400.
 const scope = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("explicit_leads"), leadIds: z.array(uuid()).min(1).max(1000), listId: uuid().optional() }),
+  z.strictObject({ type: z.literal("explicit_leads"), leadIds: z.array(uuid()).min(1).max(LIMITS.leadIds), listId: uuid().optional() }),
   z.strictObject({ type: z.literal("list"), listId: uuid() }),
   // The seed documents `filter` as optional.
-  z.strictObject({ type: z.literal("filtered_list"), listId: uuid(), filter: z.record(z.string(), z.unknown()).optional() }),
+  z.strictObject({ type: z.literal("filtered_list"), listId: uuid(), filter: freeForm(z.record(z.string(), z.unknown())).optional() }),
 ]);
 
 const startBody = z.object({
-  enrichmentId: z.string().trim().min(1).max(100),
+  enrichmentId: z.string().trim().min(1).max(LIMITS.token, atMost(LIMITS.token)),
   mode: z.enum(["persisted", "preview"]).default("persisted"),
   scope,
   // Checked against the enrichment's own input schema once the enrichment is known.
-  input: z.record(z.string(), z.unknown()).default({}),
+  input: freeForm(z.record(z.string(), z.unknown())).default({}),
   output: z
     .strictObject({
       target: z.enum(["lead", "membership"]).optional(),
-      attributeKey: z.string().trim().min(1).max(100).optional(),
+      attributeKey: z.string().trim().min(1).max(LIMITS.token, atMost(LIMITS.token)).optional(),
     })
     .default({}),
   writePolicy: z.enum(["overwrite", "skip_existing"]).default("overwrite"),
-  idempotencyKey: z.string().min(1).max(200).optional(),
+  idempotencyKey: text(LIMITS.idempotencyKey).min(1).optional(),
 });
 
 enrichmentRunRoutes.post("/enrichment", validate("json", startBody), async (c) => {

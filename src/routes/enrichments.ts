@@ -2,13 +2,14 @@ import { z } from "zod";
 import { router } from "../context";
 import { catalogView, offeredEntry, searchCatalog } from "../domain/catalog";
 import { AppError } from "../errors";
-import { validate } from "../validation";
+import { LIMITS } from "../limits";
+import { atMost, text, validate } from "../validation";
 
 export const enrichmentCatalogRoutes = router();
 
 const catalogQuery = z.object({
-  id: z.string().trim().min(1).max(100).optional(),
-  q: z.string().max(200).optional(),
+  id: z.string().trim().min(1).max(LIMITS.token, atMost(LIMITS.token)).optional(),
+  q: text(LIMITS.catalogQuery).optional(),
 });
 
 // `id` names one entry (and wins over `q`); hidden entries are not found either way.

@@ -1,35 +1,38 @@
 import { z } from "zod";
 import { router } from "../context";
 import { createLead, getLead, listLeads, updateLead } from "../domain/leads";
-import { limitParam, uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { atMost, freeForm, int4, limitParam, text, uuid, validate } from "../validation";
 
 export const leadRoutes = router();
 
-const text = z.string().max(2000).nullish();
+const optionalText = (max: number) => text(max).nullish();
 
 // The fields a lead can be written with, shared by create and update.
 const leadFields = {
-  name: z.object({ full: text, first: text, last: text }).optional(),
-  title: text,
-  company: z.object({ name: text, domain: text }).optional(),
-  location: z.object({ city: text, state: text, country: text, raw: text }).optional(),
-  socials: z.array(z.object({ url: z.string().trim().min(1).max(2000) })).max(50).optional(),
-  contacts: z.array(z.object({ value: z.string().trim().min(1).max(2000) })).max(50).optional(),
-  domain: text,
-  industry: text,
+  name: z.object({ full: optionalText(LIMITS.fullName), first: optionalText(LIMITS.namePart), last: optionalText(LIMITS.namePart) }).optional(),
+  title: optionalText(LIMITS.text),
+  company: z.object({ name: optionalText(LIMITS.text), domain: optionalText(LIMITS.domain) }).optional(),
+  location: z
+    .object({ city: optionalText(LIMITS.text), state: optionalText(LIMITS.text), country: optionalText(LIMITS.text), raw: optionalText(LIMITS.text) })
+    .optional(),
+  socials: z.array(z.object({ url: z.string().trim().min(1).max(LIMITS.identifierUrl, atMost(LIMITS.identifierUrl)) })).max(LIMITS.socials).optional(),
+  contacts: z.array(z.object({ value: z.string().trim().min(1).max(LIMITS.email, atMost(LIMITS.email)) })).max(LIMITS.contacts).optional(),
+  domain: optionalText(LIMITS.domain),
+  industry: optionalText(LIMITS.text),
   // Sizes come as headcounts or as bands ("51-200"); stored as text either way.
   size: z
-    .union([z.string().max(200), z.number()])
+    .union([text(LIMITS.token), int4(0)])
     .nullish()
     .transform((size) => (typeof size === "number" ? String(size) : size)),
-  attributes: z.record(z.string(), z.unknown()).optional(),
-  raw: z.record(z.string(), z.unknown()).optional(),
+  attributes: freeForm(z.record(z.string(), z.unknown())).optional(),
+  raw: freeForm(z.record(z.string(), z.unknown())).optional(),
 };
 
 const createBody = z.object({
   type: z.enum(["person", "company"]),
   ...leadFields,
-  listIds: z.array(uuid()).max(100).optional(),
+  listIds: z.array(uuid()).max(LIMITS.listIds).optional(),
 });
 
 leadRoutes.post("/leads", validate("json", createBody), async (c) => {
@@ -38,7 +41,7 @@ leadRoutes.post("/leads", validate("json", createBody), async (c) => {
   return c.json({ lead }, created ? 201 : 200);
 });
 
-const filterText = z.string().max(500).optional();
+const filterText = text(LIMITS.filterText).optional();
 
 const listQuery = z.object({
   id: uuid().optional(),

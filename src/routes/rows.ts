@@ -13,27 +13,28 @@ import {
   type PatchableField,
 } from "../domain/rows";
 import { rowView } from "../domain/views";
-import { limitParam, uuid, validate } from "../validation";
+import { LIMITS } from "../limits";
+import { atMost, freeForm, limitParam, text, uuid, validate } from "../validation";
 
 export const rowRoutes = router();
 
 const listParam = z.object({ id: uuid() });
 const rowParam = z.object({ id: uuid(), rowId: uuid() });
 
-const text = z.string().nullish();
+const optionalText = (max: number) => text(max).nullish();
 
 const personRowBody = z
   .object({
-    firstName: text,
-    lastName: text,
-    company: text,
-    role: text,
-    linkedinUrl: text,
-    location: text,
-    domain: text,
-    email: text,
-    phone: text,
-    customColumns: z.record(uuid(), z.unknown()).optional(),
+    firstName: optionalText(LIMITS.namePart),
+    lastName: optionalText(LIMITS.namePart),
+    company: optionalText(LIMITS.text),
+    role: optionalText(LIMITS.text),
+    linkedinUrl: optionalText(LIMITS.identifierUrl),
+    location: optionalText(LIMITS.text),
+    domain: optionalText(LIMITS.domain),
+    email: optionalText(LIMITS.email),
+    phone: optionalText(LIMITS.phone),
+    customColumns: freeForm(z.record(uuid(), z.unknown())).optional(),
   })
   .refine(isIdentifiable, { message: "A name (firstName or lastName), linkedinUrl or email is required" });
 
@@ -51,7 +52,10 @@ rowRoutes.post("/lists/:id/rows", validate("param", listParam), validate("json",
 });
 
 const bulkBody = z.object({
-  rows: z.array(personRowBody).min(1, "rows must hold 1 to 1000 rows").max(1000, "rows must hold 1 to 1000 rows"),
+  rows: z
+    .array(personRowBody)
+    .min(1, `rows must hold 1 to ${LIMITS.bulkRows} rows`)
+    .max(LIMITS.bulkRows, `rows must hold 1 to ${LIMITS.bulkRows} rows`),
 });
 
 rowRoutes.post("/lists/:id/rows/bulk", validate("param", listParam), validate("json", bulkBody), async (c) => {
@@ -77,7 +81,22 @@ rowRoutes.get("/lists/:id/rows", validate("param", listParam), validate("query",
   return c.json(page);
 });
 
-const patchBody = z.object({ field: z.string(), value: z.string().nullable() });
+// A patched value has the limit of the field it sets (`name` is a whole name).
+const PATCH_VALUE_LIMITS: Record<PatchableField, number> = {
+  name: LIMITS.fullName,
+  role: LIMITS.text,
+  company: LIMITS.text,
+  location: LIMITS.text,
+  domain: LIMITS.domain,
+  linkedin: LIMITS.identifierUrl,
+};
+
+const patchBody = z.object({ field: text(LIMITS.token), value: z.string().nullable() }).superRefine(({ field, value }, ctx) => {
+  // An unknown field is the handler's 400.
+  if (value === null || !Object.hasOwn(PATCH_VALUE_LIMITS, field)) return;
+  const max = PATCH_VALUE_LIMITS[field as PatchableField];
+  if (!text(max).safeParse(value).success) ctx.addIssue({ code: "custom", path: ["value"], message: atMost(max) });
+});
 
 rowRoutes.patch("/lists/:id/rows/:rowId", validate("param", rowParam), validate("json", patchBody), async (c) => {
   const { id: listId, rowId } = c.req.valid("param");
