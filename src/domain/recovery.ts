@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { eq, sql, type SQL } from "drizzle-orm";
 import { rowsOf } from "../db/client";
 import { columns } from "../db/schema";
 import { jsonParam } from "../db/sql";
@@ -48,16 +48,21 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** One sweep over every workspace: expired cells, then expired runs. */
-export async function recoverExpiredWork(services: Services): Promise<RecoverySummary> {
+/**
+ * One sweep: expired cells, then expired runs, of every workspace (or of `workspaceId` alone, for
+ * a targeted sweep).
+ */
+export async function recoverExpiredWork(services: Services, options: { workspaceId?: string } = {}): Promise<RecoverySummary> {
   const summary = emptySummary();
+  const ofWorkspace = (table: SQL) =>
+    options.workspaceId ? sql`and exists (select 1 from ${table} o where o.id = list_id and o.workspace_id = ${options.workspaceId})` : sql``;
   const stale = rowsOf<{ column_id: string; subject: Subject }>(
     await services.db.execute(sql`
       (select distinct column_id, 'person' as subject from list_cells
-       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() limit ${PER_SWEEP})
+       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() ${ofWorkspace(sql.raw("lists"))} limit ${PER_SWEEP})
       union all
       (select distinct column_id, 'company' as subject from list_company_cells
-       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() limit ${PER_SWEEP})`),
+       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() ${ofWorkspace(sql.raw("lists"))} limit ${PER_SWEEP})`),
   );
   for (const { column_id } of stale) {
     try {
@@ -69,6 +74,7 @@ export async function recoverExpiredWork(services: Services): Promise<RecoverySu
   const runs = rowsOf<{ id: string }>(
     await services.db.execute(sql`
       select id from enrichment_runs where status in ('pending', 'running') and lease_expires_at < now()
+        ${options.workspaceId ? sql`and workspace_id = ${options.workspaceId}` : sql``}
       order by lease_expires_at limit ${PER_SWEEP}`),
   );
   for (const { id } of runs) {
@@ -180,6 +186,17 @@ async function recoverRun(services: Services, runId: string, summary: RecoverySu
   }
   summary.runsRedispatched += 1;
   await captureRunCredits(db, runId, triggerRunId);
+}
+
+/**
+ * Ends every lease now, for a process that knows it is the only one working on this database (the
+ * Node server over its embedded database, which it owns alone): the leases left in it belonged to a
+ * process that is gone, so the first sweep recovers their work at once.
+ */
+export async function expireAllLeases(db: Services["db"]): Promise<void> {
+  await db.execute(sql`update list_cells set lease_expires_at = now() where (status in ${OPEN_CELL} or held > 0) and lease_expires_at > now()`);
+  await db.execute(sql`update list_company_cells set lease_expires_at = now() where (status in ${OPEN_CELL} or held > 0) and lease_expires_at > now()`);
+  await db.execute(sql`update enrichment_runs set lease_expires_at = now() where status in ('pending', 'running') and lease_expires_at > now()`);
 }
 
 /**
