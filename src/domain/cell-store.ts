@@ -103,7 +103,8 @@ export type QueuedCell = { rowId: string; runToken: string };
 /**
  * Upserts the cells of the given rows to pending with a fresh run token and a lease, clearing what
  * an earlier enrichment left, and holds `holdPerCell` credits for each cell that does not carry
- * credits over (the workspace's credit_held moves in the same statement). Call it with the
+ * credits over (the workspace's credit_held moves in the same statement); `captureAs` (the
+ * column's credit action) first charges what settled cells among them still hold. Call it with the
  * workspace locked, after the credit check. Returns the rows queued, in the given order (a row
  * deleted meanwhile drops out), and the credits newly held.
  */
@@ -111,11 +112,22 @@ export async function queueCells(
   tx: Queryable,
   column: { id: string; listId: string; workspaceId: string; subject: Subject },
   rowIds: readonly string[],
-  options: { holdPerCell: number; leaseMs: number },
+  options: { holdPerCell: number; leaseMs: number; captureAs?: string },
 ): Promise<{ queued: QueuedCell[]; held: number }> {
   if (rowIds.length === 0) return { queued: [], held: 0 };
   const t = SUBJECT_TABLES[column.subject];
   const hold = sql`${options.holdPerCell}::int`;
+  if (options.captureAs) {
+    // A settled cell about to be queued again may still hold the credits of its last enrichment (its
+    // task finished before its request captured them): that work was done, so it is charged now,
+    // before the cell starts anew.
+    const settledHolding = rowsOf<{ run_token: string }>(
+      await tx.execute(sql`select c.run_token from ${t.cells} c
+                           where c.column_id = ${column.id} and c.${t.rowKey} = any(${uuidArray(rowIds)})
+                             and c.held > 0 and c.status not in ${OPEN_CELL}`),
+    ).map((r) => r.run_token);
+    await captureCells(tx, column, settledHolding, { action: options.captureAs, dedupeKey: null });
+  }
   const [outcome] = rowsOf<{ queued: Array<{ row_id: string; run_token: string }> | null; held: string | number | null }>(
     await tx.execute(sql`
       with target as (
@@ -240,8 +252,11 @@ export async function settleDoomedCells(
 ): Promise<number> {
   const doomed = (subject: Subject) => {
     const { cells } = SUBJECT_TABLES[subject];
-    return sql`select c.id, c.run_token, c.column_id, c.held::bigint as held, c.paid::bigint as paid from ${cells} c
-               where c.status in ${OPEN_CELL} and (c.held > 0 or c.paid > 0) and ${where[subject]}
+    // Open cells return what they hold and paid; a settled cell still holding credits (its task
+    // finished before its request could capture them) returns the hold, and keeps what it paid.
+    return sql`select c.id, c.run_token, c.column_id, c.held::bigint as held,
+                      case when c.status in ${OPEN_CELL} then c.paid else 0 end::bigint as paid from ${cells} c
+               where ((c.status in ${OPEN_CELL} and (c.held > 0 or c.paid > 0)) or c.held > 0) and ${where[subject]}
                for update of c`;
   };
   const [row] = rowsOf<{ refunded: string | number }>(

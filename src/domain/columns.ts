@@ -143,7 +143,11 @@ export async function queueColumnWork(
 
     const column = await input.write(tx);
     if (plan.kind === "static" || rows.length === 0) return { column, queued: [] };
-    const { queued } = await queueCells(tx, column, rows.map((row) => row.rowId), { holdPerCell: chargedAtDispatch ? price : 0, leaseMs: work.leaseMs });
+    const { queued } = await queueCells(tx, column, rows.map((row) => row.rowId), {
+      holdPerCell: chargedAtDispatch ? price : 0,
+      leaseMs: work.leaseMs,
+      captureAs: plan.creditAction,
+    });
     return { column, queued };
   });
   if (plan.kind === "static" || queued.length === 0) return { column, queuedRowIds: [], dispatch: null };

@@ -141,7 +141,9 @@ export async function chargeOrThrow(db: Queryable, m: Movement): Promise<Movemen
  */
 export async function lockWorkspace(tx: Queryable, workspaceId: string): Promise<{ balance: number; held: number; available: number }> {
   const [row] = rowsOf<{ credit_balance: string | number; credit_held: string | number }>(
-    await tx.execute(sql`select credit_balance, credit_held from workspaces where id = ${workspaceId} for update`),
+    // NO KEY UPDATE: lockers of one workspace queue behind each other, while the foreign-key checks
+    // of rows that merely reference the workspace (leads, lists, ledger rows) are not blocked.
+    await tx.execute(sql`select credit_balance, credit_held from workspaces where id = ${workspaceId} for no key update`),
   );
   if (!row) throw AppError.notFound("Workspace");
   const balance = Number(row.credit_balance);
