@@ -1,11 +1,11 @@
 import { parseArgs } from "node:util";
-import { sql } from "drizzle-orm";
-import { rowsOf } from "./db/client";
-import { openDatabase } from "./db/open";
-import { createAccount, revokeApiKey, rotateApiKey } from "./domain/accounts";
-import { grantCredits } from "./domain/credits";
-import { parseEnv } from "./env";
-import { AppError } from "./errors";
+import { ADMIN_COMMAND_NAMES, runAdminCommand, type AdminCommand } from "./admin-commands";
+import { failAndExit, oneLine, sleep } from "./cli";
+import { sendControlCommand } from "./control-channel";
+import { lockHeldMessage, tryLockDataDir, type DataLock, type LockOwner } from "./db/data-lock";
+import { openDatabase, type OpenDatabase } from "./db/open";
+import { parseEnv, type Env } from "./env";
+import { AppError, databaseAppError } from "./errors";
 
 const USAGE = `Usage: npm run admin -- <command> [options]
 
@@ -15,71 +15,117 @@ Commands:
   rotate-key     --email E                                      prints { accountId, workspaceId, apiKey }
   revoke-key     --email E                                      prints { accountId, revoked }
 
-Works against DATABASE_URL when set, otherwise the embedded database under DATA_DIR (default .data).`;
+Works against DATABASE_URL when set, otherwise the embedded database under DATA_DIR (default .data):
+while \`npm start\` runs on it, the running server carries the command out.`;
 
-function fail(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
+/** How long admin waits for the embedded database's holder: a server finishing its start, another admin command. */
+const PATIENCE_MS = 30_000;
+
+function usageError(message: string): never {
+  failAndExit(`${message} (npm run admin -- help shows the usage)`, 2);
 }
 
-const [command, ...rest] = process.argv.slice(2);
-let options: { email?: string; credits?: string; name?: string; note?: string };
+const command = parseCommand(process.argv.slice(2));
+let env: Env;
 try {
-  options = parseArgs({
-    args: rest,
-    options: { email: { type: "string" }, credits: { type: "string" }, name: { type: "string" }, note: { type: "string" } },
-    strict: true,
-  }).values;
+  env = parseEnv(process.env);
 } catch (error) {
-  fail((error as Error).message);
+  failAndExit(oneLine(error));
 }
+const output = await (env.DATABASE_URL ? runHere(env, command) : runOnEmbeddedDatabase(env, command));
+console.log(JSON.stringify(output, null, 2));
 
-function credits(required: boolean): number {
-  if (options.credits === undefined) {
-    if (required) fail("--credits is required");
-    return 0;
+function parseCommand(argv: string[]): AdminCommand {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help") {
+    console.log(USAGE);
+    process.exit(name ? 0 : 2);
   }
-  const n = Number(options.credits);
-  if (!Number.isSafeInteger(n) || n < (required ? 1 : 0)) fail(`--credits must be a whole number${required ? " of at least 1" : ""}`);
-  return n;
-}
-
-if (!command || command === "help" || command === "--help") {
-  console.log(USAGE);
-  process.exit(command ? 0 : 2);
-}
-if (!["create-account", "grant-credits", "rotate-key", "revoke-key"].includes(command)) fail(`Unknown command: ${command}`);
-if (!options.email) fail("--email is required");
-
-const database = await openDatabase(parseEnv(process.env), { max: 2 });
-try {
+  let options: { email?: string; credits?: string; name?: string; note?: string };
+  try {
+    options = parseArgs({
+      args: rest,
+      options: { email: { type: "string" }, credits: { type: "string" }, name: { type: "string" }, note: { type: "string" } },
+      strict: true,
+    }).values;
+  } catch (error) {
+    usageError(oneLine(error));
+  }
+  if (!(ADMIN_COMMAND_NAMES as readonly string[]).includes(name)) usageError(`Unknown command: ${name}`);
   const email = options.email;
-  let output: unknown;
-  if (command === "create-account") {
-    output = await createAccount(database.db, { email, fullName: options.name, credits: credits(false) });
-  } else if (command === "grant-credits") {
-    const amount = credits(true);
-    const [account] = rowsOf<{ workspace_id: string }>(
-      await database.db.execute(sql`select workspace_id from accounts where lower(email) = lower(${email})`),
-    );
-    if (!account) throw AppError.notFound("Account");
-    const result = await grantCredits(database.db, {
-      workspaceId: account.workspace_id,
-      action: "GRANT",
-      units: amount,
-      amount,
-      note: options.note ?? "admin grant",
-    });
-    output = { workspaceId: account.workspace_id, balance: result.balance, entryId: result.status === "applied" ? result.entry.id : null };
-  } else if (command === "rotate-key") {
-    output = await rotateApiKey(database.db, { email });
-  } else {
-    output = await revokeApiKey(database.db, { email });
+  if (!email) usageError("--email is required");
+  const credits = (required: boolean): number => {
+    if (options.credits === undefined) {
+      if (required) usageError("--credits is required");
+      return 0;
+    }
+    const n = Number(options.credits);
+    if (!Number.isSafeInteger(n) || n < (required ? 1 : 0)) usageError(`--credits must be a whole number${required ? " of at least 1" : ""}`);
+    return n;
+  };
+  switch (name as AdminCommand["command"]) {
+    case "create-account":
+      return { command: "create-account", email, credits: credits(false), name: options.name };
+    case "grant-credits":
+      return { command: "grant-credits", email, credits: credits(true), note: options.note };
+    case "rotate-key":
+      return { command: "rotate-key", email };
+    case "revoke-key":
+      return { command: "revoke-key", email };
   }
-  console.log(JSON.stringify(output, null, 2));
-} catch (error) {
-  console.error(error instanceof AppError ? `${error.code}: ${error.message}` : error);
-  process.exitCode = 1;
-} finally {
+}
+
+/** Opens the database itself (on the embedded one, holding its lock: `lock`), runs, closes. */
+async function runHere(env: Env, command: AdminCommand, lock?: DataLock): Promise<unknown> {
+  let database: OpenDatabase;
+  try {
+    database = await openDatabase(env, { max: 2, lock });
+  } catch (error) {
+    failAndExit(oneLine(error));
+  }
+  let outcome: { output: unknown } | { failure: string };
+  try {
+    outcome = { output: await runAdminCommand(database.db, command) };
+  } catch (error) {
+    const known = error instanceof AppError ? error : databaseAppError(error);
+    outcome = { failure: known ? `${known.code}: ${known.message}` : `Command failed: ${oneLine(error)}` };
+  }
+  // Closed before exiting, so the embedded database is shut down cleanly either way.
   await database.close();
+  if ("failure" in outcome) failAndExit(outcome.failure);
+  return outcome.output;
+}
+
+/**
+ * The embedded database has one owner. Free: admin takes it for the command. Held by a running
+ * server: the server runs the command on its database (so a rotated key works there at once).
+ * Held by another admin command, or by a server still starting: wait for it.
+ */
+async function runOnEmbeddedDatabase(env: Env, command: AdminCommand): Promise<unknown> {
+  const deadline = Date.now() + PATIENCE_MS;
+  let holder: LockOwner | null = null;
+  let unanswered: string | null = null;
+  while (Date.now() < deadline) {
+    const attempt = tryLockDataDir(env.DATA_DIR, "admin", () => {});
+    if ("acquired" in attempt) return runHere(env, command, attempt.acquired);
+    holder = attempt.heldBy;
+    if (holder?.role === "server" && holder.control) {
+      try {
+        const reply = await sendControlCommand(holder.control, command);
+        if (reply.status === 200) return reply.body;
+        const { code, error } = reply.body as { code?: string; error?: string };
+        failAndExit(`${code ?? "INTERNAL"}: ${error ?? `the server answered ${reply.status}`}`);
+      } catch (error) {
+        // A server stopping (or killed) leaves the lock soon; the loop then takes it.
+        unanswered = oneLine(error);
+      }
+    }
+    await sleep(250);
+  }
+  if (holder?.role === "server") {
+    failAndExit(
+      `The server (pid ${holder.pid}) using the embedded database in ${env.DATA_DIR} does not answer admin commands${unanswered ? ` (${unanswered})` : ""}; stop it first or try again.`,
+    );
+  }
+  failAndExit(lockHeldMessage(holder, env.DATA_DIR));
 }

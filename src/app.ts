@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -16,14 +17,32 @@ import { leadRoutes } from "./routes/leads";
 import { listRoutes } from "./routes/lists";
 import { rowRoutes } from "./routes/rows";
 import { webhookRoutes, workAfterResponse } from "./routes/webhooks";
-import type { ServicesFactory } from "./services";
+import type { Logger, ServicesFactory } from "./services";
 
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** /healthz answers "down" rather than hang when the database does not answer within this. */
+const HEALTH_TIMEOUT_MS = 2_000;
 
-export function createApp(buildServices: ServicesFactory) {
+export type AppOptions = {
+  /** One info line per request (the Node server; Workers have their own request logs). */
+  requestLog?: Logger;
+};
+
+export function createApp(buildServices: ServicesFactory, options: AppOptions = {}) {
   const app = new Hono<AppEnv>();
+
+  // First, so it sees every request to its end; it only reads, and sets no header after next().
+  const requestLog = options.requestLog;
+  if (requestLog) {
+    app.use("*", async (c, next) => {
+      const started = performance.now();
+      await next();
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      requestLog.info("request", { method: c.req.method, path: c.req.path, status: c.res.status, ms, requestId: c.var.requestId });
+    });
+  }
 
   app.use("*", async (c, next) => {
     const given = c.req.header("x-request-id");
@@ -104,7 +123,21 @@ export function createApp(buildServices: ServicesFactory) {
   app.route("/webhooks", webhookRoutes);
 
   app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));
-  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/healthz", withServices, async (c) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const answered = await Promise.race([
+      c.var.services.db.execute(sql`select 1`).then(
+        () => true,
+        () => false,
+      ),
+      new Promise<false>((done) => (timer = setTimeout(done, HEALTH_TIMEOUT_MS, false))),
+    ]);
+    clearTimeout(timer);
+    if (!answered) {
+      throw new AppError("UNAVAILABLE", "The database is unreachable", { headers: { "Retry-After": "5" }, extra: { ok: false, database: "down" } });
+    }
+    return c.json({ ok: true, database: "up" });
+  });
 
   app.notFound((c) => handleError(new AppError("NOT_FOUND", "Route not found"), c));
 

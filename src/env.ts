@@ -43,6 +43,9 @@ export const envSchema = z.object({
   RECOVERY_INTERVAL_MS: z.coerce.number().int().min(500).max(3_600_000).default(15_000),
   // Times a piece of work may be recovered before it ends failed with ABANDONED (and is refunded).
   RECOVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
+  // On SIGINT/SIGTERM, how long the Node server waits for requests and in-process tasks before it
+  // aborts them (their work is picked up again by recovery on the next start).
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
