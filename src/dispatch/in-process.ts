@@ -57,6 +57,8 @@ export type TaskExecutor = {
    * CANCELED, never FAILED or retried: their work stays as the handlers left it, for recovery.
    */
   stop(reason: string): void;
+  /** What runs still waiting to start (queued, or waiting for a retry) will work on. */
+  waitingPayloads(): Array<{ taskId: TaskId; payload: unknown }>;
 };
 
 const DEFAULTS = { concurrency: 4, maxAttempts: 3, minMs: 500, maxMs: 10_000, factor: 2 };
@@ -175,19 +177,24 @@ export function createTaskExecutor(options: ExecutorOptions): TaskExecutor {
     schedulePump();
   }
 
-  function cancel(runId: string): boolean {
-    const run = runs.get(runId);
-    if (!run) return false;
+  /** Ends a run CANCELED: a queued one at once, an executing one through its signal. */
+  function cancelRun(run: RunState, reason: string): void {
     if (run.status === "QUEUED") {
       if (run.retryTimer) clearTimeout(run.retryTimer);
       run.retryTimer = undefined;
       touch(run, "CANCELED");
       settle();
     } else if (run.status === "EXECUTING") {
-      // The handler settles the run when it returns; idle() keeps waiting for it until then.
+      // The handler settles the run when it returns (finishAttempt, without a retry); idle() keeps waiting for it until then.
       touch(run, "CANCELED");
-      run.controller?.abort(new Error("run cancelled"));
+      run.controller?.abort(new Error(reason));
     }
+  }
+
+  function cancel(runId: string): boolean {
+    const run = runs.get(runId);
+    if (!run) return false;
+    cancelRun(run, "run cancelled");
     return true;
   }
 
@@ -247,18 +254,10 @@ export function createTaskExecutor(options: ExecutorOptions): TaskExecutor {
     stop(reason) {
       stopped = true;
       ready.length = 0;
-      for (const run of runs.values()) {
-        if (run.status === "QUEUED") {
-          if (run.retryTimer) clearTimeout(run.retryTimer);
-          run.retryTimer = undefined;
-          touch(run, "CANCELED");
-          settle();
-        } else if (run.status === "EXECUTING") {
-          // finishAttempt settles the run when the handler returns, without a retry.
-          touch(run, "CANCELED");
-          run.controller?.abort(new Error(reason));
-        }
-      }
+      for (const run of runs.values()) cancelRun(run, reason);
+    },
+    waitingPayloads() {
+      return [...runs.values()].filter((run) => run.status === "QUEUED").map((run) => ({ taskId: run.taskId, payload: run.payload }));
     },
   };
 }

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { Queryable } from "../db/client";
-import { uuidArray } from "../db/sql";
+import { uuidSet } from "../db/sql";
 import type { ColumnSchema } from "../db/schema";
 
 // The built-in person columns every new list starts with. `rowField` is the list_rows column whose
@@ -36,7 +36,7 @@ export async function syncBuiltInCells(db: Queryable, rowIds: string[]): Promise
     select r.list_id, c.id, r.id, nullif(to_jsonb(r) -> (case c.built_in_key ${rowFieldOfKey} end), 'null'::jsonb), 'completed'
     from list_rows r
     join list_columns c on c.list_id = r.list_id and c.built_in_key is not null
-    where r.id = any(${uuidArray(rowIds)})
+    where r.id in ${uuidSet(rowIds)}
     on conflict (column_id, row_id) do update
       set value = excluded.value, status = 'completed', reasoning = null, error = null, updated_at = now()
       where list_cells.value is distinct from excluded.value or list_cells.status <> 'completed'

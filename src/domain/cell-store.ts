@@ -1,7 +1,7 @@
 import { eq, sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Queryable } from "../db/client";
 import { columns } from "../db/schema";
-import { jsonParam, uuidArray } from "../db/sql";
+import { jsonParam, uuidSet } from "../db/sql";
 import type { ProviderColumn, ProviderResult, RowData } from "../providers/types";
 import type { Subject } from "./column-kinds";
 import { captureCtes, lockWorkspace, settleManyCtes } from "./credits";
@@ -85,7 +85,7 @@ export async function selectRowsToQueue(tx: Queryable, listId: string, subject: 
     scope.kind === "uncovered"
       ? sql`and not exists (select 1 from ${t.cells} u where u.column_id = ${scope.columnId} and u.${t.rowKey} = r.id)`
       : scope.kind === "ids"
-        ? sql`and r.id = any(${uuidArray(scope.rowIds)})`
+        ? sql`and r.id in ${uuidSet(scope.rowIds)}`
         : sql``;
   const limit = scope.kind === "preview" ? sql`limit ${scope.count}` : sql``;
   const carried = columnId
@@ -123,7 +123,7 @@ export async function queueCells(
     // before the cell starts anew.
     const settledHolding = rowsOf<{ run_token: string }>(
       await tx.execute(sql`select c.run_token from ${t.cells} c
-                           where c.column_id = ${column.id} and c.${t.rowKey} = any(${uuidArray(rowIds)})
+                           where c.column_id = ${column.id} and c.${t.rowKey} in ${uuidSet(rowIds)}
                              and c.held > 0 and c.status not in ${OPEN_CELL}`),
     ).map((r) => r.run_token);
     await captureCells(tx, column, settledHolding, { action: options.captureAs, dedupeKey: null });
@@ -136,7 +136,7 @@ export async function queueCells(
                coalesce(c.held, 0) as old_held, coalesce(c.paid, 0) as old_paid
         from ${t.rows} r
         left join ${t.cells} c on c.column_id = ${column.id} and c.${t.rowKey} = r.id
-        where r.list_id = ${column.listId} and r.id = any(${uuidArray(rowIds)})
+        where r.list_id = ${column.listId} and r.id in ${uuidSet(rowIds)}
       ), queued as (
         insert into ${t.cells} (list_id, column_id, ${t.rowKey}, value, status, reasoning, error, metadata, run_token,
                                 held, paid, lease_owner, lease_expires_at, recoveries)
@@ -186,7 +186,7 @@ export async function captureCells(
         with ${captureCtes(
           { workspaceId: column.workspaceId, action: charge.action, reference: { type: "column", id: column.id }, dedupeKey: charge.dedupeKey, note: null },
           sql`select c.id, c.held::bigint as held from ${cells} c
-              where c.column_id = ${column.id} and c.run_token = any(${uuidArray(runTokens)}) and c.held > 0
+              where c.column_id = ${column.id} and c.run_token in ${uuidSet(runTokens)} and c.held > 0
               for update of c`,
         )}, moved as (
           update ${cells} c set paid = c.paid + s.held, held = 0, updated_at = now()
@@ -213,7 +213,7 @@ export async function failOpenCells(
   failure: { error: string; action: string },
 ): Promise<number> {
   const { cells } = SUBJECT_TABLES[column.subject];
-  const which = "runTokens" in select ? sql`c.run_token = any(${uuidArray(select.runTokens)})` : select.where;
+  const which = "runTokens" in select ? sql`c.run_token in ${uuidSet(select.runTokens)}` : select.where;
   const [row] = rowsOf<{ failed: string | number }>(
     await tx.execute(sql`
       with doomed as (
@@ -331,7 +331,7 @@ export async function claimCells(
         lease_owner = ${run.runId}, lease_expires_at = ${leaseFromNow(run.leaseMs)},
         updated_at = now()`;
   const claimable = sql`
-    c.column_id = ${column.id} and c.${rowKey} = any(${uuidArray(rowIds)})
+    c.column_id = ${column.id} and c.${rowKey} in ${uuidSet(rowIds)}
     and (c.status = 'pending'
          or (c.status = 'processing' and (c.lease_owner = ${run.runId} or c.lease_expires_at is null or c.lease_expires_at < now())))`;
 

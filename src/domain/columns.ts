@@ -1,6 +1,6 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Queryable, type Tx } from "../db/client";
-import { jsonParam, uuidArray } from "../db/sql";
+import { jsonParam, uuidSet } from "../db/sql";
 import { columns, lists, type ColumnSchema } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
@@ -322,9 +322,9 @@ export async function deleteColumnsRefundingUnfinished(services: Services, works
       .orderBy(columns.id)
       .for("update");
     if (doomed.length === 0) return null;
-    const ids = uuidArray(doomed.map((c) => c.id));
-    await settleDoomedCells(tx, workspaceId, { person: sql`c.column_id = any(${ids})`, company: sql`c.column_id = any(${ids})` }, creditActionsOf(doomed), "Refund: column deleted before the cell was filled");
-    await tx.delete(columns).where(sql`${columns.id} = any(${ids})`);
+    const ids = uuidSet(doomed.map((c) => c.id));
+    await settleDoomedCells(tx, workspaceId, { person: sql`c.column_id in ${ids}`, company: sql`c.column_id in ${ids}` }, creditActionsOf(doomed), "Refund: column deleted before the cell was filled");
+    await tx.delete(columns).where(sql`${columns.id} in ${ids}`);
     return doomed.map((c) => c.triggerRunIds);
   });
   if (!runIds) return 0;

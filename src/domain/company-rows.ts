@@ -1,6 +1,6 @@
 import { asc, and, eq, sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Db, type Queryable } from "../db/client";
-import { jsonParam, uuidArray } from "../db/sql";
+import { jsonParam, uuidSet } from "../db/sql";
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
 import { columns, companyCells, companyRows } from "../db/schema";
 import { AppError } from "../errors";
@@ -186,7 +186,7 @@ export async function upsertCompanyRows(
     const matched = all.filter((g) => !g.created);
     if (matched.length > 0) await fillCompanyRows(tx, matched);
 
-    const stored = await tx.select().from(companyRows).where(sql`${companyRows.id} = any(${uuidArray(all.map((g) => g.rowId!))})`);
+    const stored = await tx.select().from(companyRows).where(sql`${companyRows.id} in ${uuidSet(all.map((g) => g.rowId!))}`);
     const byId = new Map(stored.map((r) => [r.id, r]));
     return groupOfInput.map((g) => ({ row: byId.get(g.rowId!)!, created: g.created }));
   });
@@ -251,7 +251,7 @@ async function insertCompanyRows(tx: Queryable, workspaceId: string, listId: str
     .select({ id: companyRows.id, leadId: companyRows.leadId, domain: companyRows.domain })
     .from(companyRows)
     .where(
-      sql`${companyRows.listId} = ${listId} and (${companyRows.leadId} = any(${uuidArray(lost.map((l) => l.leadId))})
+      sql`${companyRows.listId} = ${listId} and (${companyRows.leadId} in ${uuidSet(lost.map((l) => l.leadId))}
           or ${companyRows.domain} in (select jsonb_array_elements_text(${jsonParam(lost.map((l) => l.group.fields.domain))})))`,
     );
   for (const { group, leadId } of lost) {

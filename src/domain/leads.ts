@@ -1,6 +1,6 @@
 import { and, desc, eq, ilike, lt, or, sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Db, type Queryable } from "../db/client";
-import { uuidArray } from "../db/sql";
+import { uuidSet } from "../db/sql";
 import { leads, lists, type LeadLocation } from "../db/schema";
 import { AppError } from "../errors";
 import { syncBuiltInCells } from "./built-in-columns";
@@ -232,7 +232,7 @@ async function lockLists(db: Queryable, workspaceId: string, listIds: string[]):
   const found = await db
     .select({ id: lists.id })
     .from(lists)
-    .where(and(eq(lists.workspaceId, workspaceId), sql`${lists.id} = any(${uuidArray(listIds)})`))
+    .where(and(eq(lists.workspaceId, workspaceId), sql`${lists.id} in ${uuidSet(listIds)}`))
     .orderBy(lists.id)
     .for("no key update");
   if (found.length < listIds.length) throw AppError.notFound("List");
@@ -342,7 +342,7 @@ async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Prom
       select l.id, l.workspace_id, ${lead.id}::uuid, ${lead.fullName ?? lead.companyName ?? lead.domain ?? "Unnamed company"},
              ${domainKey(lead.domain)}, ${lead.industry}
       from lists l
-      where l.id = any(${uuidArray(listIds)})
+      where l.id in ${uuidSet(listIds)}
       on conflict do nothing`);
     return;
   }
@@ -356,7 +356,7 @@ async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Prom
            ${emailContact(lead.contacts)?.value ?? null}, ${linkedinKey(linkedinUrl)}, ${textKey(lead.fullName)},
            ${textKey(lead.companyName)}, ${textKey(location)}
     from lists l
-    where l.id = any(${uuidArray(listIds)})
+    where l.id in ${uuidSet(listIds)}
       and not exists (select 1 from list_rows r where r.list_id = l.id and r.lead_id = ${lead.id}::uuid)
     on conflict do nothing
     returning id, list_id`);

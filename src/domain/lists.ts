@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { rowsOf, type Db, type Queryable } from "../db/client";
-import { uuidArray } from "../db/sql";
+import { uuidSet } from "../db/sql";
 import { columns, lists } from "../db/schema";
 import { AppError } from "../errors";
 import { BUILT_IN_PERSON_COLUMNS } from "./built-in-columns";
@@ -47,7 +47,7 @@ export async function listCounts(db: Queryable, listIds: string[]): Promise<Map<
              (select count(*) from list_company_rows c where c.list_id = l.id) as company_count,
              (select count(*) from (select lead_id from list_rows where list_id = l.id
                                     union select lead_id from list_company_rows where list_id = l.id) m) as lead_count
-      from lists l where l.id = any(${uuidArray(listIds)})`),
+      from lists l where l.id in ${uuidSet(listIds)}`),
   );
   for (const r of rows) {
     counts.set(r.list_id, { rowCount: Number(r.row_count), companyCount: Number(r.company_count), leadCount: Number(r.lead_count) });

@@ -1,6 +1,6 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import { rowsOf, type Db, type Queryable } from "../db/client";
-import { jsonParam, uuidArray } from "../db/sql";
+import { jsonParam, uuidSet } from "../db/sql";
 import { columns, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
 import { syncBuiltInCells } from "./built-in-columns";
@@ -268,7 +268,7 @@ async function requireCustomColumns(tx: Queryable, listId: string, columnIds: st
     .from(columns)
     .where(
       sql`${columns.listId} = ${listId} and ${columns.subject} = 'person' and ${columns.builtInKey} is null
-          and ${columns.id} = any(${uuidArray(wanted)})`,
+          and ${columns.id} in ${uuidSet(wanted)}`,
     );
   if (found.length < wanted.length) throw AppError.notFound("Column");
 }
@@ -443,7 +443,7 @@ export async function listPersonRows(db: Queryable, workspaceId: string, listId:
         .select({ cell: personCells })
         .from(personCells)
         .innerJoin(columns, eq(columns.id, personCells.columnId))
-        .where(sql`${personCells.rowId} = any(${uuidArray(rows.map((r) => r.id))})`)
+        .where(sql`${personCells.rowId} in ${uuidSet(rows.map((r) => r.id))}`)
         .orderBy(asc(columns.position), asc(columns.id))
     : [];
   const cellsOfRow = new Map<string, ReturnType<typeof personCellView>[]>();
@@ -560,12 +560,12 @@ async function carryDomain(tx: Queryable, workspaceId: string, listId: string, r
 /** Deletes the list's rows among `rowIds` (others are ignored); their cells cascade. */
 export async function deletePersonRows(db: Db, workspaceId: string, listId: string, rowIds: string[]): Promise<number> {
   await requireList(db, workspaceId, listId);
-  const ids = uuidArray(rowIds);
+  const ids = uuidSet(rowIds);
   return db.transaction(async (tx) => {
-    await settleCellsOfRemovedRows(tx, workspaceId, listId, { person: sql`c.row_id = any(${ids})` }, "Refund: row deleted before the cell was filled");
+    await settleCellsOfRemovedRows(tx, workspaceId, listId, { person: sql`c.row_id in ${ids}` }, "Refund: row deleted before the cell was filled");
     const deleted = await tx
       .delete(personRows)
-      .where(sql`${personRows.listId} = ${listId} and ${personRows.id} = any(${ids})`)
+      .where(sql`${personRows.listId} = ${listId} and ${personRows.id} in ${ids}`)
       .returning({ id: personRows.id });
     return deleted.length;
   });

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { router } from "../context";
-import { uuidArray } from "../db/sql";
+import { uuidSet } from "../db/sql";
 import { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
 import { deleteList } from "../domain/removals";
@@ -62,7 +62,7 @@ listRoutes.get("/lists/:id", validate("param", idParam), validate("query", sheet
       ? await db
           .select()
           .from(personCells)
-          .where(and(eq(personCells.listId, id), sql`${personCells.rowId} = any(${uuidArray(rows.map((r) => r.id))})`))
+          .where(and(eq(personCells.listId, id), sql`${personCells.rowId} in ${uuidSet(rows.map((r) => r.id))}`))
           .orderBy(asc(personCells.id))
       : [];
     return c.json({
@@ -78,7 +78,7 @@ listRoutes.get("/lists/:id", validate("param", idParam), validate("query", sheet
     ? await db
         .select()
         .from(companyCells)
-        .where(and(eq(companyCells.listId, id), sql`${companyCells.companyRowId} = any(${uuidArray(rows.map((r) => r.id))})`))
+        .where(and(eq(companyCells.listId, id), sql`${companyCells.companyRowId} in ${uuidSet(rows.map((r) => r.id))}`))
         .orderBy(asc(companyCells.id))
     : [];
   return c.json({

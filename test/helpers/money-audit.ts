@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { rowsOf, type Db } from "../../src/db/client";
-import { uuidArray } from "../../src/db/sql";
+import { uuidSet } from "../../src/db/sql";
 import type { Logger } from "../../src/services";
 
 // What the money tests observe beyond the API: every change of a cell's `paid` (the credits charged
@@ -73,7 +73,7 @@ export async function paidChanges(db: Db, listIds: readonly string[]): Promise<P
   }>(
     await db.execute(sql`
       select column_id, cell_id, op, old_paid, new_paid, old_status, old_has_value, new_status from test_paid_audit
-      where list_id = any(${uuidArray(listIds)}) order by id`),
+      where list_id in ${uuidSet(listIds)} order by id`),
   );
   return rows.map((r) => ({
     columnId: r.column_id,

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { rowsOf, type Queryable } from "../../db/client";
 import { providerSubmissions, type SubmissionCell, type SubmissionStatus } from "../../db/schema";
-import { jsonParam, uuidArray } from "../../db/sql";
+import { jsonParam, uuidSet } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
 import { isBulkContactProvider, isContactField, type BulkContactProvider, type BulkOutcome, type ContactField } from "../../providers/bulk";
 import { failedOutcome, ProviderRequestError } from "../../providers/http";
@@ -286,7 +286,7 @@ async function settleSubmission(services: Services, submissionId: string, decide
     const [submission] = await openSubmissions(tx, [submissionId]);
     if (!submission) return null;
     if (submission.columnId) {
-      await tx.execute(sql`select id from list_cells where id = any(${uuidArray(submission.cells.map((c) => c.cellId))}) order by id for update`);
+      await tx.execute(sql`select id from list_cells where id in ${uuidSet(submission.cells.map((c) => c.cellId))} order by id for update`);
     }
     const decision = decide(submission);
     const moved = await tx
@@ -426,7 +426,7 @@ async function openSubmissions(db: Queryable, ids: readonly string[]): Promise<S
   return db
     .select(submissionColumns)
     .from(providerSubmissions)
-    .where(and(sql`${providerSubmissions.id} = any(${uuidArray(ids)})`, inArray(providerSubmissions.status, OPEN_STATUSES)))
+    .where(and(sql`${providerSubmissions.id} in ${uuidSet(ids)}`, inArray(providerSubmissions.status, OPEN_STATUSES)))
     .orderBy(providerSubmissions.id);
 }
 
@@ -439,7 +439,7 @@ async function submissionsHolding(db: Queryable, columnId: string, runTokens: re
     .where(
       and(
         eq(providerSubmissions.columnId, columnId),
-        sql`exists (select 1 from jsonb_array_elements(${providerSubmissions.cells}) e where (e ->> 'runToken')::uuid = any(${uuidArray(runTokens)}))`,
+        sql`exists (select 1 from jsonb_array_elements(${providerSubmissions.cells}) e where (e ->> 'runToken')::uuid in ${uuidSet(runTokens)})`,
       ),
     )
     .orderBy(providerSubmissions.id);
@@ -449,7 +449,7 @@ async function submissionsHolding(db: Queryable, columnId: string, runTokens: re
 async function countOpenCells(db: Queryable, columnId: string, cells: readonly ClaimedCell[], summary: ColumnTaskSummary): Promise<void> {
   const [row] = rowsOf<{ unwritten: string | number; open: string | number }>(
     await db.execute(sql`
-      select count(*) filter (where status = 'processing' and run_token = any(${uuidArray(cells.map((c) => c.runToken))})) as unwritten,
+      select count(*) filter (where status = 'processing' and run_token in ${uuidSet(cells.map((c) => c.runToken))}) as unwritten,
              count(*) filter (where status in ('pending', 'processing')) as open
       from list_cells where column_id = ${columnId}`),
   );
