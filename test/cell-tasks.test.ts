@@ -8,7 +8,7 @@ import { columns, companyCells, companyRows, leads, personCells, personRows, typ
 import { createInProcessDispatcher } from "../src/dispatch/in-process";
 import type { TaskContext } from "../src/dispatch/types";
 import { planColumn, TYPED_KINDS, type EnrichmentType } from "../src/domain/column-kinds";
-import { captureCells, queueCells as storeQueueCells } from "../src/domain/cell-store";
+import { captureHold, queueCells as storeQueueCells } from "../src/domain/cell-store";
 import { chargeCredits, lockWorkspace } from "../src/domain/credits";
 import { TASK_FAILED, type ColumnTaskOptions } from "../src/domain/enrichment/run-column-task";
 import { createList } from "../src/domain/lists";
@@ -127,24 +127,23 @@ async function addColumn(
  */
 async function queueCells(s: Sheet, column: TestColumn, rows: RowData[], db: Db = h.db): Promise<string[]> {
   const plan = planColumn(column);
-  const holdPerCell = plan.kind !== "static" && !plan.chargedInTask ? h.services.prices.costOf(plan.creditAction)! : 0;
-  const { queued } = await db.transaction(async (tx) => {
+  const hold = plan.kind !== "static" && !plan.chargedInTask ? { price: h.services.prices.costOf(plan.creditAction)!, action: plan.creditAction } : null;
+  const { queued, hold: opened } = await db.transaction(async (tx) => {
     await lockWorkspace(tx, s.workspaceId);
-    return storeQueueCells(tx, { ...column, listId: s.listId, workspaceId: s.workspaceId }, rows.map((row) => row.rowId), { holdPerCell, leaseMs: h.services.work.leaseMs });
+    return storeQueueCells(tx, { ...column, listId: s.listId, workspaceId: s.workspaceId }, rows.map((row) => row.rowId), { hold, leaseMs: h.services.work.leaseMs });
   });
+  if (opened) holds.set(column.id, opened.id);
   return queued.map((cell) => cell.runToken);
 }
 
-/** The charge a column route makes after dispatching a non-contact column: what its queued cells hold, rows × price. */
+/** The open credit hold of each column the tests queued, for chargeUpFront to capture. */
+const holds = new Map<string, string>();
+
+/** The charge a column route makes after dispatching a non-contact column: its hold captured, rows × price. */
 async function chargeUpFront(s: Sheet, column: TestColumn, rows: number) {
   const plan = planColumn(column);
   if (plan.kind === "static") throw new Error("static column");
-  const table = column.subject === "person" ? sql.raw("list_cells") : sql.raw("list_company_cells");
-  const tokens = rowsOf<{ run_token: string }>(await h.db.execute(sql`select run_token from ${table} where column_id = ${column.id} and held > 0`)).map((r) => r.run_token);
-  const charged = await captureCells(h.db, { id: column.id, workspaceId: s.workspaceId, subject: column.subject }, tokens, {
-    action: plan.creditAction,
-    dedupeKey: `column-charge:${column.id}`,
-  });
+  const charged = await captureHold(h.db, s.workspaceId, holds.get(column.id)!, `column-charge:${column.id}`);
   expect(charged).toBe(rows * h.services.prices.costOf(plan.creditAction)!);
 }
 
@@ -285,7 +284,7 @@ async function completedCell(s: Sheet, column: TestColumn, row: RowData, token: 
 }
 
 /** What a cell keeps of its lease and money once a result landed: no owner, credits as the test says. */
-const LEASE_FIELDS = { held: expect.any(Number), paid: expect.any(Number), leaseOwner: null, leaseExpiresAt: expect.any(Date), recoveries: 0 };
+const LEASE_FIELDS = { holdId: expect.toBeOneOf([null, UUID]), paid: expect.any(Number), leaseOwner: null, leaseExpiresAt: expect.any(Date), recoveries: 0 };
 
 function cellState(s: Sheet, column: TestColumn, row: RowData, token: string, state: Record<string, unknown>) {
   return {

@@ -219,7 +219,8 @@ function cell(listId: string, columnId: string, rowId: string, runToken: string,
     metadata: {},
     runToken,
     // The ledger assertions say what each cell cost; a settled cell holds nothing and has no owner.
-    held: 0,
+    // Contact cells are charged in the task, never under a hold.
+    holdId: null,
     paid: expect.any(Number),
     leaseOwner: null,
     leaseExpiresAt: expect.any(Date),

@@ -28,9 +28,9 @@ export const workspaces = pgTable(
     plan: text("plan").notNull().default("free"),
     // Cached sum of the ledger; every change to it happens in the same statement as its ledger row.
     creditBalance: bigint("credit_balance", { mode: "number" }).notNull().default(0),
-    // Credits set aside for work written but not yet dispatched: the sum of the `held` of the
-    // workspace's cells and runs, changed in the same statement as they are. What a new request may
-    // spend is credit_balance − credit_held.
+    // Credits set aside for work written but not yet dispatched: the sum of the workspace's open
+    // credit holds and of its runs' `held`, changed in the same statement as they are. What a new
+    // request may spend is credit_balance − credit_held.
     creditHeld: bigint("credit_held", { mode: "number" }).notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -325,11 +325,13 @@ const cellFields = () => ({
   // A fresh token each time the cell is queued for enrichment: the key that makes its charge and
   // refund happen at most once per enrichment, however often a task is retried.
   runToken: uuid("run_token"),
-  // Credits of the current enrichment: `held` set aside until its dispatch is confirmed (then
-  // captured into `paid`), `paid` charged and not refunded. Settling a cell that ends without a
-  // value returns both, so a cell can never be charged twice nor refunded twice.
-  held: integer("held").notNull().default(0),
+  // Credits of the current enrichment: `paid` is what the cell costs and has not been given back;
+  // while `hold_id` names a credit hold that is still open, that amount is only held (its dispatch
+  // is not confirmed yet), otherwise it was charged. Settling a cell that ends without a value
+  // returns `paid` (released from the hold, or refunded) and zeroes it, so a cell can never be
+  // charged twice nor refunded twice.
   paid: integer("paid").notNull().default(0),
+  holdId: uuid("hold_id"),
   // Who works on the cell and until when: the attempt renews the lease while it works; recovery
   // re-dispatches an open cell whose lease ran out, `recoveries` times at most before ABANDONED.
   leaseOwner: text("lease_owner"),
@@ -351,8 +353,8 @@ export const personCells = pgTable(
     uniqueIndex("list_cells_column_row_key").on(t.columnId, t.rowId),
     index("list_cells_row_idx").on(t.rowId),
     index("list_cells_list_idx").on(t.listId),
-    // Recovery's scan: only open cells, and cells still holding credits, are in it.
-    index("list_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing') or ${t.held} > 0`),
+    // Recovery's scan: only open cells are in it.
+    index("list_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing')`),
   ],
 );
 
@@ -368,7 +370,39 @@ export const companyCells = pgTable(
     uniqueIndex("list_company_cells_column_row_key").on(t.columnId, t.companyRowId),
     index("list_company_cells_row_idx").on(t.companyRowId),
     index("list_company_cells_list_idx").on(t.listId),
-    index("list_company_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing') or ${t.held} > 0`),
+    index("list_company_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing')`),
+  ],
+);
+
+/**
+ * Credits set aside for one queueing of a column's cells, from the transaction that writes the
+ * cells until their dispatch is confirmed (captured: one charge of what is still held) or has failed
+ * (released: nothing charged). Cells that end without a value before that give their share back to
+ * the hold. A hold whose request died stays open until recovery captures it once its cells are
+ * dispatched. It outlives its column (no foreign key): work delivered before a deletion is still
+ * charged when its dispatch is confirmed.
+ */
+export const creditHolds = pgTable(
+  "credit_holds",
+  {
+    id: id(),
+    workspaceId: uuid("workspace_id")
+      .notNull()
+      .references(() => workspaces.id, { onDelete: "cascade" }),
+    columnId: uuid("column_id").notNull(),
+    action: text("action").notNull(),
+    /** Credits still held, and for how many cells. */
+    amount: bigint("amount", { mode: "number" }).notNull(),
+    units: integer("units").notNull(),
+    /** When recovery may take the hold over from the request that opened it. */
+    leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }).notNull(),
+    /** Captured or released: no longer held. */
+    settledAt: timestamp("settled_at", { withTimezone: true, mode: "date" }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("credit_holds_open_idx").on(t.leaseExpiresAt).where(sql`${t.settledAt} is null`),
+    check("credit_holds_amount_non_negative", sql`${t.amount} >= 0`),
   ],
 );
 

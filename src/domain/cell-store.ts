@@ -4,23 +4,25 @@ import { columns } from "../db/schema";
 import { jsonParam, uuidSet } from "../db/sql";
 import type { ProviderColumn, ProviderResult, RowData } from "../providers/types";
 import type { Subject } from "./column-kinds";
-import { captureCtes, lockWorkspace, settleManyCtes } from "./credits";
+import { lockWorkspace, settleManyCtes } from "./credits";
 
 // The one cell store: every statement that queues, claims, leases, writes or settles cells, over
 // both cell tables (person cells in list_cells keyed by row_id, company cells in list_company_cells
 // keyed by company_row_id; otherwise the same shape). All of it is set-based: one statement per
 // step whatever the number of cells.
 //
-// The money of a cell lives on the cell, for its current enrichment (its run token):
+// The money of a cell lives on the cell, for its current enrichment (its run token): `paid`, what
+// it costs, and `hold_id`, the credit hold it was queued under (src/db/schema.ts creditHolds).
 //
-//   queued     held = price     credits set aside (workspaces.credit_held), nothing charged yet
-//   dispatched held → paid      captured: one charge ledger row for the whole dispatch
-//   no value   held, paid → 0   released and refunded: a refund ledger row (`cell-refund:<token>`)
-//   value      paid stays       spent
+//   queued       paid = price, hold open   set aside (workspaces.credit_held), nothing charged yet
+//   dispatched   hold captured             one charge ledger row for the whole hold; no cell written
+//   no value     paid → 0                  released from the hold while it is open, else refunded
+//                                          (a refund ledger row, `cell-refund:<token>`)
+//   value        paid stays                spent
 //
-// A cell re-queued while it is still open keeps what it holds or paid (carried over), so a re-queue
-// never charges twice; a refund zeroes what it returns, so nothing is refunded twice. Every path
-// that moves money or removes cells locks the workspace row first (lockWorkspace), then cells.
+// A cell re-queued while it is still open keeps what it paid (carried over), so a re-queue never
+// charges twice; giving credits back zeroes `paid`, so nothing is refunded twice. Every path that
+// moves money or removes cells locks the workspace row first (lockWorkspace), then cells.
 //
 // Leases: an open cell is either `pending` (queued; its lease says by when an attempt must have
 // claimed it) or `processing` under `lease_owner` (the run that claimed it, renewing the lease
@@ -90,7 +92,7 @@ export async function selectRowsToQueue(tx: Queryable, listId: string, subject: 
   const limit = scope.kind === "preview" ? sql`limit ${scope.count}` : sql``;
   const carried = columnId
     ? sql`exists (select 1 from ${t.cells} c where c.column_id = ${columnId} and c.${t.rowKey} = r.id
-                  and c.status in ${OPEN_CELL} and (c.held > 0 or c.paid > 0))`
+                  and c.status in ${OPEN_CELL} and c.paid > 0)`
     : sql`false`;
   const rows = rowsOf<{ id: string; carried: boolean }>(
     await tx.execute(sql`select r.id, ${carried} as carried from ${t.rows} r where r.list_id = ${listId} ${condition} order by r.position ${limit}`),
@@ -102,109 +104,113 @@ export type QueuedCell = { rowId: string; runToken: string };
 
 /**
  * Upserts the cells of the given rows to pending with a fresh run token and a lease, clearing what
- * an earlier enrichment left, and holds `holdPerCell` credits for each cell that does not carry
- * credits over (the workspace's credit_held moves in the same statement); `captureAs` (the
- * column's credit action) first charges what settled cells among them still hold. Call it with the
- * workspace locked, after the credit check. Returns the rows queued, in the given order (a row
- * deleted meanwhile drops out), and the credits newly held.
+ * an earlier enrichment left. With a `hold` price, the cells that do not carry credits over are
+ * covered by a new credit hold (that price each; workspaces.credit_held moves in the same
+ * statement), recorded on each cell as what it pays under that hold. Call it with the workspace
+ * locked, after the credit check. Returns the rows queued, in the given order (a row deleted
+ * meanwhile drops out), and the hold (null when nothing was held).
  */
 export async function queueCells(
   tx: Queryable,
   column: { id: string; listId: string; workspaceId: string; subject: Subject },
   rowIds: readonly string[],
-  options: { holdPerCell: number; leaseMs: number; captureAs?: string },
-): Promise<{ queued: QueuedCell[]; held: number }> {
-  if (rowIds.length === 0) return { queued: [], held: 0 };
+  options: { hold: { price: number; action: string } | null; leaseMs: number },
+): Promise<{ queued: QueuedCell[]; hold: { id: string; amount: number } | null }> {
+  if (rowIds.length === 0) return { queued: [], hold: null };
   const t = SUBJECT_TABLES[column.subject];
-  const hold = sql`${options.holdPerCell}::int`;
-  if (options.captureAs) {
-    // A settled cell about to be queued again may still hold the credits of its last enrichment (its
-    // task finished before its request captured them): that work was done, so it is charged now,
-    // before the cell starts anew.
-    const settledHolding = rowsOf<{ run_token: string }>(
-      await tx.execute(sql`select c.run_token from ${t.cells} c
-                           where c.column_id = ${column.id} and c.${t.rowKey} in ${uuidSet(rowIds)}
-                             and c.held > 0 and c.status not in ${OPEN_CELL}`),
-    ).map((r) => r.run_token);
-    await captureCells(tx, column, settledHolding, { action: options.captureAs, dedupeKey: null });
-  }
-  const [outcome] = rowsOf<{ queued: Array<{ row_id: string; run_token: string }> | null; held: string | number | null }>(
+  const price = sql`${options.hold?.price ?? 0}::int`;
+  const [outcome] = rowsOf<{ queued: Array<{ row_id: string; run_token: string }> | null; hold_id: string | null; held: string | number | null }>(
     await tx.execute(sql`
       with target as (
         select r.id as row_id, r.list_id,
-               coalesce(c.status in ${OPEN_CELL} and (c.held > 0 or c.paid > 0), false) as carried,
-               coalesce(c.held, 0) as old_held, coalesce(c.paid, 0) as old_paid
+               coalesce(c.status in ${OPEN_CELL} and c.paid > 0, false) as carried,
+               coalesce(c.paid, 0) as old_paid, c.hold_id as old_hold
         from ${t.rows} r
         left join ${t.cells} c on c.column_id = ${column.id} and c.${t.rowKey} = r.id
         where r.list_id = ${column.listId} and r.id in ${uuidSet(rowIds)}
+      ), hold as (
+        insert into credit_holds (workspace_id, column_id, action, amount, units, lease_expires_at)
+        select ${column.workspaceId}, ${column.id}, ${options.hold?.action ?? ""}, ${price} * count(*), count(*), ${leaseFromNow(options.leaseMs)}
+        from target where not carried
+        having ${price} > 0 and count(*) > 0
+        returning id, amount
       ), queued as (
         insert into ${t.cells} (list_id, column_id, ${t.rowKey}, value, status, reasoning, error, metadata, run_token,
-                                held, paid, lease_owner, lease_expires_at, recoveries)
+                                paid, hold_id, lease_owner, lease_expires_at, recoveries)
         select t.list_id, ${column.id}, t.row_id, null, 'pending', null, null, '{}'::jsonb, uuid_generate_v7(),
-               case when t.carried then t.old_held else ${hold} end, case when t.carried then t.old_paid else 0 end,
+               case when t.carried then t.old_paid when exists (select 1 from hold) then ${price} else 0 end,
+               case when t.carried then t.old_hold else (select id from hold) end,
                null, ${leaseFromNow(options.leaseMs)}, 0
         from target t
         on conflict (column_id, ${t.rowKey}) do update
           set value = null, status = 'pending', reasoning = null, error = null, metadata = '{}'::jsonb,
-              run_token = excluded.run_token, held = excluded.held, paid = excluded.paid,
+              run_token = excluded.run_token, paid = excluded.paid, hold_id = excluded.hold_id,
               lease_owner = null, lease_expires_at = excluded.lease_expires_at, recoveries = 0, updated_at = now()
         returning ${t.rowKey} as row_id, run_token
-      ), newly_held as (
-        select ${hold} * count(*) as amount from target where not carried
       ), holding as (
-        update workspaces set credit_held = credit_held + (select amount from newly_held), updated_at = now()
-        where id = ${column.workspaceId} and (select amount from newly_held) > 0
+        update workspaces set credit_held = credit_held + (select amount from hold), updated_at = now()
+        where id = ${column.workspaceId} and exists (select 1 from hold)
         returning id
       )
       select (select json_agg(json_build_object('row_id', row_id, 'run_token', run_token)) from queued) as queued,
-             (select amount from newly_held) as held`),
+             (select id from hold) as hold_id, (select amount from hold) as held`),
   );
   const tokens = new Map((outcome?.queued ?? []).map((q) => [q.row_id, q.run_token]));
   return {
     queued: rowIds.filter((id) => tokens.has(id)).map((rowId) => ({ rowId, runToken: tokens.get(rowId)! })),
-    held: Number(outcome?.held ?? 0),
+    hold: outcome?.hold_id ? { id: outcome.hold_id, amount: Number(outcome.held ?? 0) } : null,
   };
 }
 
 /**
- * The dispatch of these cells went through: what they hold becomes one charge (a ledger row keyed
- * by `dedupeKey`) and is recorded on each cell as paid. Cells that already ended without a value
- * released their hold, so they are not charged. Takes the workspace lock. Returns the credits charged.
+ * The dispatch that an open hold covered went through: what the hold still holds becomes one charge
+ * (a ledger row keyed by `dedupeKey`, units the cells it still covers), and the hold closes. Cells
+ * that ended without a value meanwhile gave their share back, so they are not charged; no cell is
+ * written. Takes the workspace lock. Returns the credits charged (0 when the hold was already settled).
  */
-export async function captureCells(
-  db: Queryable,
-  column: { id: string; workspaceId: string; subject: Subject },
-  runTokens: readonly string[],
-  charge: { action: string; dedupeKey: string | null },
-): Promise<number> {
-  if (runTokens.length === 0) return 0;
-  const { cells } = SUBJECT_TABLES[column.subject];
-  const run = async (tx: Queryable) => {
-    await lockWorkspace(tx, column.workspaceId);
+export async function captureHold(db: Queryable, workspaceId: string, holdId: string, dedupeKey: string | null): Promise<number> {
+  return db.transaction(async (tx) => {
+    await lockWorkspace(tx, workspaceId);
     const [row] = rowsOf<{ charged: string | number | null }>(
       await tx.execute(sql`
-        with ${captureCtes(
-          { workspaceId: column.workspaceId, action: charge.action, reference: { type: "column", id: column.id }, dedupeKey: charge.dedupeKey, note: null },
-          sql`select c.id, c.held::bigint as held from ${cells} c
-              where c.column_id = ${column.id} and c.run_token in ${uuidSet(runTokens)} and c.held > 0
-              for update of c`,
-        )}, moved as (
-          update ${cells} c set paid = c.paid + s.held, held = 0, updated_at = now()
-          from capture_source s where c.id = s.id
-          returning s.held
+        with hold as (
+          update credit_holds set settled_at = now()
+          where id = ${holdId} and workspace_id = ${workspaceId} and settled_at is null
+          returning column_id, action, amount, units
+        ), captured as (
+          update workspaces w
+          set credit_balance = w.credit_balance - hold.amount, credit_held = w.credit_held - hold.amount, updated_at = now()
+          from hold where w.id = ${workspaceId} and hold.amount > 0
+          returning w.credit_balance
+        ), entry as (
+          insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
+          select ${workspaceId}, 'charge', hold.action, hold.units, -hold.amount, captured.credit_balance, 'column', hold.column_id, ${dedupeKey}, null
+          from hold cross join captured
+          returning id
         )
-        select (select sum(held) from moved) as charged`),
+        select (select amount from hold where exists (select 1 from entry)) as charged`),
     );
     return Number(row?.charged ?? 0);
-  };
-  return db.transaction(run);
+  });
+}
+
+/** The dispatch failed: what the hold still holds goes back to the workspace, nothing charged. Call it with the workspace locked. */
+export async function releaseHold(tx: Queryable, workspaceId: string, holdId: string): Promise<void> {
+  await tx.execute(sql`
+    with hold as (
+      update credit_holds set settled_at = now()
+      where id = ${holdId} and workspace_id = ${workspaceId} and settled_at is null
+      returning amount
+    )
+    update workspaces w set credit_held = w.credit_held - hold.amount, updated_at = now()
+    from hold where w.id = ${workspaceId} and hold.amount > 0`);
 }
 
 /**
  * Ends open cells of one column failed with `error` (the dispatch failed; recovery gave up), and
- * returns their credits: held ones released, paid ones refunded. Only cells still open under the
- * given tokens (or, without tokens, every open cell matching `where`) are touched. Call it with the
- * workspace locked. Returns how many cells ended failed.
+ * returns what they paid: released from an open hold, refunded otherwise. Only cells still open
+ * under the given tokens (or, without tokens, every open cell matching `where`) are touched. Call
+ * it with the workspace locked. Returns how many cells ended failed.
  */
 export async function failOpenCells(
   tx: Queryable,
@@ -217,18 +223,18 @@ export async function failOpenCells(
   const [row] = rowsOf<{ failed: string | number }>(
     await tx.execute(sql`
       with doomed as (
-        select c.id, c.run_token, c.held::bigint as held, c.paid::bigint as paid from ${cells} c
+        select c.id, c.run_token, c.paid::bigint as paid, c.hold_id from ${cells} c
         where c.column_id = ${column.id} and c.status in ${OPEN_CELL} and ${which}
         for update of c
       ), failed as (
         update ${cells} c
-        set status = 'failed', error = ${failure.error}, value = null, reasoning = null, held = 0, paid = 0,
+        set status = 'failed', error = ${failure.error}, value = null, reasoning = null, paid = 0,
             lease_owner = null, updated_at = now()
         from doomed d where c.id = d.id
-        returning d.run_token, d.held, d.paid
+        returning d.run_token, d.paid, d.hold_id
       ), ${settleManyCtes(
         column.workspaceId,
-        sql`select 'cell-refund:' || f.run_token as dedupe_key, ${failure.action}::text as action, f.paid as amount, f.held as released,
+        sql`select 'cell-refund:' || f.run_token as dedupe_key, ${failure.action}::text as action, f.paid, f.hold_id,
                    'column'::text as reference_type, ${column.id}::uuid as reference_id, ${`Refund: ${failure.error}`}::text as note
             from failed f`,
       )}
@@ -239,9 +245,10 @@ export async function failOpenCells(
 
 /**
  * Returns the credits of open cells that are about to be deleted (with their column, row or list):
- * held ones released, paid ones refunded (`cell-refund:<token>`, the key the task would use). `where`
- * selects cells as `c` in both tables; `actions` maps a column id to its credit action. Call it with
- * the workspace locked. Returns the refund rows written.
+ * released from an open hold, or refunded (`cell-refund:<token>`, the key the task would use).
+ * Settled cells keep what they paid: delivered work stays paid for (and is charged when an open
+ * hold covering it is captured). `where` selects cells as `c` in both tables; `actions` maps a
+ * column id to its credit action. Call it with the workspace locked. Returns the refund rows written.
  */
 export async function settleDoomedCells(
   tx: Queryable,
@@ -252,11 +259,8 @@ export async function settleDoomedCells(
 ): Promise<number> {
   const doomed = (subject: Subject) => {
     const { cells } = SUBJECT_TABLES[subject];
-    // Open cells return what they hold and paid; a settled cell still holding credits (its task
-    // finished before its request could capture them) returns the hold, and keeps what it paid.
-    return sql`select c.id, c.run_token, c.column_id, c.held::bigint as held,
-                      case when c.status in ${OPEN_CELL} then c.paid else 0 end::bigint as paid from ${cells} c
-               where ((c.status in ${OPEN_CELL} and (c.held > 0 or c.paid > 0)) or c.held > 0) and ${where[subject]}
+    return sql`select c.id, c.run_token, c.column_id, c.paid::bigint as paid, c.hold_id from ${cells} c
+               where c.status in ${OPEN_CELL} and c.paid > 0 and ${where[subject]}
                for update of c`;
   };
   const [row] = rowsOf<{ refunded: string | number }>(
@@ -266,8 +270,7 @@ export async function settleDoomedCells(
       ${settleManyCtes(
         workspaceId,
         sql`select 'cell-refund:' || d.run_token as dedupe_key, coalesce(${jsonParam(actions)} ->> d.column_id::text, 'UNKNOWN') as action,
-                   d.paid as amount, d.held as released, 'column'::text as reference_type, d.column_id as reference_id,
-                   ${note}::text as note
+                   d.paid, d.hold_id, 'column'::text as reference_type, d.column_id as reference_id, ${note}::text as note
             from doomed d`,
       )}
       select (select count(*) from refund_entries) as refunded`),
@@ -541,7 +544,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
                                                             reasoning text, error text, metadata jsonb, refund boolean)
           where col.id = ${columnId}
         ), target as (
-          select c.id, c.held::bigint as held, c.paid::bigint as paid, i.refund or i.misfit as refund
+          select c.id, c.paid::bigint as paid, c.hold_id, i.refund or i.misfit as refund
           from ${cells} c join input i on c.id = i.cell_id and c.run_token = i.run_token
           for update of c
         ), written as (
@@ -551,16 +554,15 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
               reasoning = case when i.misfit then null else i.reasoning end,
               error = case when i.misfit then 'VALUE_TYPE_MISMATCH' else i.error end,
               metadata = i.metadata,
-              held = case when t.refund then 0 else c.held end,
               paid = case when t.refund then 0 else c.paid end,
               lease_owner = null,
               updated_at = now()
           from input i join target t on t.id = i.cell_id
           where c.id = i.cell_id
-          returning c.id, c.run_token, c.error, t.refund, t.held, t.paid
+          returning c.id, c.run_token, c.error, t.refund, t.paid, t.hold_id
         ), ${settleManyCtes(
           refunds.workspaceId,
-          sql`select 'cell-refund:' || w.run_token as dedupe_key, ${refunds.action}::text as action, w.paid as amount, w.held as released,
+          sql`select 'cell-refund:' || w.run_token as dedupe_key, ${refunds.action}::text as action, w.paid, w.hold_id,
                      'column'::text as reference_type, ${refunds.columnId}::uuid as reference_id,
                      'Refund: ' || coalesce(w.error, 'no match') as note
               from written w where w.refund`,

@@ -5,7 +5,7 @@ import { columns, lists, type ColumnSchema } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { Services } from "../services";
-import { captureCells, failOpenCells, queueCells, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
+import { captureHold, failOpenCells, queueCells, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
 import { AI_BATCH_SIZE, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
@@ -133,7 +133,7 @@ export async function queueColumnWork(
   const price = plan.kind === "static" ? 0 : priceOf(prices, plan.creditAction, 1).costPerUnit;
   const chargedAtDispatch = plan.kind !== "static" && !plan.chargedInTask;
 
-  const { column, queued } = await db.transaction(async (tx) => {
+  const { column, queued, hold } = await db.transaction(async (tx) => {
     const { available } = await lockWorkspace(tx, input.workspaceId);
     const rows = plan.kind === "static" ? [] : await selectRowsToQueue(tx, input.listId, input.subject, input.columnId ?? null, input.scope);
     // Contact columns are charged in the task, per row sent; the gate still asks for all of them.
@@ -142,13 +142,14 @@ export async function queueColumnWork(
     if (required > available) throw AppError.insufficientCredits(required, available);
 
     const column = await input.write(tx);
-    if (plan.kind === "static" || rows.length === 0) return { column, queued: [] };
-    const { queued } = await queueCells(tx, column, rows.map((row) => row.rowId), {
-      holdPerCell: chargedAtDispatch ? price : 0,
-      leaseMs: work.leaseMs,
-      captureAs: plan.creditAction,
-    });
-    return { column, queued };
+    if (plan.kind === "static" || rows.length === 0) return { column, queued: [], hold: null };
+    return {
+      column,
+      ...(await queueCells(tx, column, rows.map((row) => row.rowId), {
+        hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null,
+        leaseMs: work.leaseMs,
+      })),
+    };
   });
   if (plan.kind === "static" || queued.length === 0) return { column, queuedRowIds: [], dispatch: null };
 
@@ -163,23 +164,22 @@ export async function queueColumnWork(
     await db.transaction(async (tx) => {
       await lockWorkspace(tx, input.workspaceId);
       await failOpenCells(tx, column, { runTokens: tokens }, { error: "DISPATCH_FAILED", action: plan.creditAction });
+      if (hold) await releaseHold(tx, input.workspaceId, hold.id);
     });
     if (!(error instanceof DispatchError)) throw error;
     logger.warn("column dispatch failed", { columnId: column.id, rows: queued.length, error: error.message });
     throw new AppError("DISPATCH_FAILED", "The enrichment task could not be dispatched; the cells were marked failed", { status: 500 });
   }
 
-  const recorded = await db.transaction(async (tx) => {
-    await lockWorkspace(tx, input.workspaceId);
-    const updated = await tx
-      .update(columns)
-      .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
-      .where(eq(columns.id, column.id))
-      .returning({ id: columns.id });
-    if (updated.length === 0) return false;
-    if (chargedAtDispatch) await captureCells(tx, column, tokens, { action: plan.creditAction, dedupeKey: `column-dispatch:${batch.batchId}` });
-    return true;
-  });
+  // The dispatch went through: the hold becomes the charge (also when the column was deleted
+  // meanwhile: what its tasks delivered before that stays paid for; what they did not was released).
+  if (hold) await captureHold(db, input.workspaceId, hold.id, `column-dispatch:${batch.batchId}`);
+  const updated = await db
+    .update(columns)
+    .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
+    .where(eq(columns.id, column.id))
+    .returning({ id: columns.id });
+  const recorded = updated.length > 0;
   // Deleted while it was being dispatched: its cells are gone (and settled), so its runs have nothing to do.
   if (!recorded) await dispatcher.cancel([batch.batchId, ...batch.runIds]);
   return { column, queuedRowIds: queued.map((cell) => cell.rowId), dispatch: batch };

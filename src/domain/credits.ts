@@ -197,19 +197,33 @@ export async function ledgerPage(
 
 /**
  * CTEs that settle the money of many cells in the statement they are part of: `source` is a query
- * yielding (dedupe_key text, action text, amount bigint, released bigint, reference_type text,
- * reference_id uuid, note text): `amount` is refunded (a ledger row each, skipped when its key is
- * already in the ledger, so each refund happens at most once), `released` is returned from the
- * workspace's held credits (no ledger row: it was never charged). The workspace row moves once for
- * all of them and every ledger row gets its running balance_after. Defines `refunds`, `refunded`
- * (the workspace update) and `refund_entries` (the ledger rows written).
+ * yielding (dedupe_key text, action text, paid bigint, hold_id uuid, reference_type text,
+ * reference_id uuid, note text), one row per cell giving back what it paid. While the cell's hold is
+ * open its credits were only held: they are released from the hold (no ledger row: nothing was
+ * charged). Otherwise they are refunded: a ledger row each, skipped when its key is already in the
+ * ledger, so each refund happens at most once. The workspace row moves once for all of them and
+ * every ledger row gets its running balance_after. Call it with the workspace locked. Defines
+ * `settled_source`, `refunds`, `refunded` (the workspace update) and `refund_entries` (the ledger
+ * rows written).
  */
 export function settleManyCtes(workspaceId: string, source: SQL): SQL {
   return sql`
-    settled_source as (
-      select s.*, s.amount > 0
-               and not exists (select 1 from credit_ledger l where l.workspace_id = ${workspaceId} and l.dedupe_key = s.dedupe_key) as refund_due
-      from (${source}) s
+    settle_input as (
+      select s.*, h.id as open_hold
+      from (${source}) s left join credit_holds h on h.id = s.hold_id and h.settled_at is null
+      where s.paid > 0
+    ), settled_source as (
+      select si.*,
+             case when si.open_hold is null then si.paid else 0 end as amount,
+             case when si.open_hold is null then 0 else si.paid end as released,
+             si.open_hold is null
+               and not exists (select 1 from credit_ledger l where l.workspace_id = ${workspaceId} and l.dedupe_key = si.dedupe_key) as refund_due
+      from settle_input si
+    ), holds_released as (
+      update credit_holds h set amount = h.amount - r.released, units = h.units - r.cells
+      from (select open_hold, sum(released) as released, count(*) as cells from settled_source where open_hold is not null group by open_hold) r
+      where h.id = r.open_hold
+      returning h.id
     ), refunds as (
       select s.*, sum(s.amount) over (order by s.dedupe_key) as running
       from settled_source s where s.refund_due
@@ -226,32 +240,6 @@ export function settleManyCtes(workspaceId: string, source: SQL): SQL {
              refunded.credit_balance - (select sum(amount) from refunds) + r.running,
              r.reference_type, r.reference_id, r.dedupe_key, r.note
       from refunds r cross join refunded
-      returning id
-    )`;
-}
-
-/**
- * Moves credits held for work into a charge, in one statement with its ledger row: the balance and
- * the held amount both go down by `amount` (held never exceeds the balance, so this cannot fail for
- * want of credits). `source` yields the rows being captured with a bigint column `held`; the CTE
- * `captured_entry` is the ledger row (none when nothing was held).
- */
-export function captureCtes(m: { workspaceId: string; action: string; reference: { type: string; id: string }; dedupeKey: string | null; note: string | null }, source: SQL): SQL {
-  return sql`
-    capture_source as (${source}),
-    captured as (
-      update workspaces
-      set credit_balance = credit_balance - (select sum(held) from capture_source),
-          credit_held = credit_held - (select sum(held) from capture_source),
-          updated_at = now()
-      where id = ${m.workspaceId} and (select coalesce(sum(held), 0) from capture_source) > 0
-      returning credit_balance
-    ), captured_entry as (
-      insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
-      select ${m.workspaceId}, 'charge', ${m.action}, (select count(*) from capture_source where held > 0)::int,
-             -(select sum(held) from capture_source), captured.credit_balance, ${m.reference.type}, ${m.reference.id}::uuid,
-             ${m.dedupeKey}, ${m.note}
-      from captured
       returning id
     )`;
 }

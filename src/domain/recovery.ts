@@ -3,7 +3,7 @@ import { rowsOf } from "../db/client";
 import { columns } from "../db/schema";
 import { jsonParam } from "../db/sql";
 import type { Logger, Services } from "../services";
-import { captureCells, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
+import { captureHold, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
 import { AI_BATCH_SIZE, planColumn, type Subject } from "./column-kinds";
 import { lockWorkspace } from "./credits";
 import { captureRunCredits, lockWorkspaceOfRun, releaseRunCredits } from "./enrichment-runs/credits";
@@ -12,11 +12,12 @@ import { captureRunCredits, lockWorkspaceOfRun, releaseRunCredits } from "./enri
 // renews its lease) or its lease runs out and a sweep picks it up again:
 //
 //   open cell, lease out, recoveries < max   → pending again under a new lease (longer each time:
-//                                              lease × 2^recoveries), re-dispatched, and what it
-//                                              still holds captured once the dispatch went through
+//                                              lease × 2^recoveries), and re-dispatched
 //   open cell, lease out, recoveries = max   → failed ABANDONED, its credits released or refunded
-//   settled cell still holding credits       → the dispatch went through before its request died:
-//                                              captured (the work was done)
+//   open credit hold, lease out, none of its → its request died after writing the work: the work
+//   cells pending (never claimed)              was dispatched (by the request or by recovery), so
+//                                              the hold is captured; cells that ended without a
+//                                              value gave their share back before
 //   open run, lease out                      → the same, as one unit: re-dispatched (and its held
 //                                              credits captured), or failed ABANDONED and refunded
 //
@@ -59,16 +60,34 @@ export async function recoverExpiredWork(services: Services, options: { workspac
   const stale = rowsOf<{ column_id: string; subject: Subject }>(
     await services.db.execute(sql`
       (select distinct column_id, 'person' as subject from list_cells
-       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() ${ofWorkspace(sql.raw("lists"))} limit ${PER_SWEEP})
+       where status in ${OPEN_CELL} and lease_expires_at < now() ${ofWorkspace(sql.raw("lists"))} limit ${PER_SWEEP})
       union all
       (select distinct column_id, 'company' as subject from list_company_cells
-       where (status in ${OPEN_CELL} or held > 0) and lease_expires_at < now() ${ofWorkspace(sql.raw("lists"))} limit ${PER_SWEEP})`),
+       where status in ${OPEN_CELL} and lease_expires_at < now() ${ofWorkspace(sql.raw("lists"))} limit ${PER_SWEEP})`),
   );
   for (const { column_id } of stale) {
     try {
       await recoverColumn(services, column_id, summary);
     } catch (error) {
       services.logger.error("recovery of a column failed", { columnId: column_id, error: describe(error) });
+    }
+  }
+  // Holds whose request died: captured once every cell they cover was claimed by an attempt (a
+  // pending cell may never have been dispatched, and what was never dispatched is never charged).
+  const holds = rowsOf<{ id: string; workspace_id: string }>(
+    await services.db.execute(sql`
+      select h.id, h.workspace_id from credit_holds h
+      where h.settled_at is null and h.lease_expires_at < now()
+        ${options.workspaceId ? sql`and h.workspace_id = ${options.workspaceId}` : sql``}
+        and not exists (select 1 from list_cells c where c.column_id = h.column_id and c.hold_id = h.id and c.status = 'pending')
+        and not exists (select 1 from list_company_cells c where c.column_id = h.column_id and c.hold_id = h.id and c.status = 'pending')
+      order by h.lease_expires_at limit ${PER_SWEEP}`),
+  );
+  for (const hold of holds) {
+    try {
+      summary.creditsCaptured += await captureHold(services.db, hold.workspace_id, hold.id, null);
+    } catch (error) {
+      services.logger.error("recovery could not capture a credit hold", { holdId: hold.id, error: describe(error) });
     }
   }
   const runs = rowsOf<{ id: string }>(
@@ -99,13 +118,10 @@ async function recoverColumn(services: Services, columnId: string, summary: Reco
 
   const picked = await db.transaction(async (tx) => {
     await lockWorkspace(tx, column.workspaceId);
-    const settledHolding = rowsOf<{ run_token: string }>(
-      await tx.execute(sql`select c.run_token from ${cells} c where c.column_id = ${columnId} and c.held > 0 and c.status not in ${OPEN_CELL} and ${expired}`),
-    ).map((r) => r.run_token);
     if (plan.kind === "static") {
       // Nothing can fill a static column's cells: they end, their credits returned.
       summary.cellsAbandoned += await failOpenCells(tx, column, { where: expired }, { error: ABANDONED, action: "UNKNOWN" });
-      return { tokens: [] as string[], rowIds: [] as string[], settledHolding: [] as string[] };
+      return { rowIds: [] as string[] };
     }
     summary.cellsAbandoned += await failOpenCells(tx, column, { where: sql`${expired} and c.recoveries >= ${work.maxRecoveries}` }, { error: ABANDONED, action: plan.creditAction });
     const reopened = rowsOf<{ row_id: string; run_token: string }>(
@@ -116,15 +132,9 @@ async function recoverColumn(services: Services, columnId: string, summary: Reco
         where c.column_id = ${columnId} and c.status in ${OPEN_CELL} and ${expired} and c.recoveries < ${work.maxRecoveries}
         returning c.${rowKey} as row_id, c.run_token`),
     );
-    return { tokens: reopened.map((r) => r.run_token), rowIds: reopened.map((r) => r.row_id), settledHolding };
+    return { rowIds: reopened.map((r) => r.row_id) };
   });
-  if (plan.kind === "static") return;
-
-  // Settled while its request was still dispatching, and the request died before capturing: done work, charged now.
-  if (picked.settledHolding.length > 0) {
-    summary.creditsCaptured += await captureCells(db, column, picked.settledHolding, { action: plan.creditAction, dedupeKey: null });
-  }
-  if (picked.rowIds.length === 0) return;
+  if (plan.kind === "static" || picked.rowIds.length === 0) return;
 
   let batch;
   try {
@@ -139,16 +149,10 @@ async function recoverColumn(services: Services, columnId: string, summary: Reco
     return;
   }
   summary.cellsRedispatched += picked.rowIds.length;
-  await db.transaction(async (tx) => {
-    await lockWorkspace(tx, column.workspaceId);
-    await tx
-      .update(columns)
-      .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
-      .where(eq(columns.id, columnId));
-    if (!plan.chargedInTask) {
-      summary.creditsCaptured += await captureCells(tx, column, picked.tokens, { action: plan.creditAction, dedupeKey: `column-dispatch:${batch.batchId}` });
-    }
-  });
+  await db
+    .update(columns)
+    .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
+    .where(eq(columns.id, columnId));
 }
 
 async function recoverRun(services: Services, runId: string, summary: RecoverySummary): Promise<void> {
@@ -194,8 +198,9 @@ async function recoverRun(services: Services, runId: string, summary: RecoverySu
  * process that is gone, so the first sweep recovers their work at once.
  */
 export async function expireAllLeases(db: Services["db"]): Promise<void> {
-  await db.execute(sql`update list_cells set lease_expires_at = now() where (status in ${OPEN_CELL} or held > 0) and lease_expires_at > now()`);
-  await db.execute(sql`update list_company_cells set lease_expires_at = now() where (status in ${OPEN_CELL} or held > 0) and lease_expires_at > now()`);
+  await db.execute(sql`update list_cells set lease_expires_at = now() where status in ${OPEN_CELL} and lease_expires_at > now()`);
+  await db.execute(sql`update list_company_cells set lease_expires_at = now() where status in ${OPEN_CELL} and lease_expires_at > now()`);
+  await db.execute(sql`update credit_holds set lease_expires_at = now() where settled_at is null and lease_expires_at > now()`);
   await db.execute(sql`update enrichment_runs set lease_expires_at = now() where status in ('pending', 'running') and lease_expires_at > now()`);
 }
 
