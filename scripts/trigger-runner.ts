@@ -60,7 +60,9 @@ console.log(`Trigger.dev-compatible runner listening on ${server.url}`);
 
 // The same recovery sweep as the Node server's and the scheduled Trigger.dev task's: work whose
 // lease ran out (a killed runner, a Worker request that died mid-dispatch) is queued here again.
-const recovery = startRecoveryLoop(() => kit.services({ db: database.db, dispatcher: executorDispatcher(executor) }), logger);
+const recovery = startRecoveryLoop(() => kit.services({ db: database.db, dispatcher: executorDispatcher(executor) }), logger, {
+  waiting: () => executor.waitingPayloads(),
+});
 
 // The first signal lets queued and running work finish; a second one does not wait.
 let stopping = false;

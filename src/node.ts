@@ -63,7 +63,8 @@ async function start(): Promise<void> {
     // This process alone owns the embedded database, so every lease in it belonged to a process that
     // is gone: recovery may take its work at once instead of waiting for the leases to run out.
     if (lock && tasks.inProcess) await expireAllLeases(database.db);
-    const recovery = startRecoveryLoop(services, logger);
+    const inProcess = tasks.inProcess;
+    const recovery = startRecoveryLoop(services, logger, inProcess ? { waiting: () => inProcess.executor.waitingPayloads() } : {});
     printBanner(server, database, tasks.inProcess !== null, env, demoKey);
     onStop = stopOnSignal({ server, requests, inProcess: tasks.inProcess, control, database, recovery, graceMs: env.SHUTDOWN_GRACE_MS });
     if (stopRequested) onStop(stopRequested);

@@ -7,7 +7,7 @@ import { refusingDispatcher } from "../src/dispatch/refusing";
 import type { Dispatcher, TaskRegistry } from "../src/dispatch/types";
 import { queueCells } from "../src/domain/cell-store";
 import { lockWorkspace } from "../src/domain/credits";
-import { ABANDONED, expireAllLeases, recoverExpiredWork } from "../src/domain/recovery";
+import { ABANDONED, expireAllLeases, recoverExpiredWork, renewWaitingLeases } from "../src/domain/recovery";
 import { createLogger, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { addPeople } from "./helpers/fixtures";
@@ -209,6 +209,39 @@ describe("cells whose lease ran out", () => {
     expect(await recoverExpiredWork(h.services, { workspaceId: client.workspaceId })).toMatchObject({ cellsRedispatched: 2 });
     await drain();
     expect((await cellsOf(columnId)).map((c) => c.status)).toEqual(["completed", "completed"]);
+  });
+});
+
+describe("work waiting in this process's own queue", () => {
+  it("keeps its leases while it waits, so a long queue is not taken for a dead process", async () => {
+    alive = false;
+    const client = await h.seedWorkspace({ credits: 100 });
+    const listId = await listOf(client, 3);
+    const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
+    await drain();
+    const rowIds = (await cellsOf(columnId)).map((c) => c.rowId);
+    await expireColumn(columnId);
+    // Two of the three rows still wait in the queue; the third's run was lost.
+    await renewWaitingLeases(h.db, [{ taskId: "sheet-ai-enrich", payload: { columnId, rowIds: rowIds.slice(0, 2) } }], 60_000);
+    expect(await recoverExpiredWork(withDispatcher(refusingDispatcher("not now")), { workspaceId: client.workspaceId })).toMatchObject({ dispatchFailures: 1 });
+    const cells = await cellsOf(columnId);
+    expect(cells.map((c) => [c.rowId, c.recoveries])).toEqual(rowIds.map((rowId, i) => [rowId, i < 2 ? 0 : 1]));
+  });
+
+  it("is what the executor reports as waiting: queued runs and runs waiting for a retry, not running ones", async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const registry = { ...createTaskRegistry(() => h.services), "sheet-ai-enrich": () => blocked } as TaskRegistry;
+    const executor = createInProcessDispatcher({ registry, concurrency: 1, logger: createLogger("silent") });
+    const first = { columnId: crypto.randomUUID(), rowIds: [crypto.randomUUID()] };
+    const second = { columnId: crypto.randomUUID(), rowIds: [crypto.randomUUID()] };
+    await executor.trigger("sheet-ai-enrich", first);
+    await executor.trigger("sheet-ai-enrich", second);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(executor.executor.waitingPayloads()).toEqual([{ taskId: "sheet-ai-enrich", payload: second }]);
+    release();
+    await executor.idle();
+    expect(executor.executor.waitingPayloads()).toEqual([]);
   });
 });
 

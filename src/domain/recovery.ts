@@ -1,7 +1,7 @@
 import { eq, sql, type SQL } from "drizzle-orm";
 import { rowsOf } from "../db/client";
 import { columns } from "../db/schema";
-import { jsonParam } from "../db/sql";
+import { jsonParam, uuidSet } from "../db/sql";
 import type { Logger, Services } from "../services";
 import { captureHold, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
 import { AI_BATCH_SIZE, planColumn, type Subject } from "./column-kinds";
@@ -204,14 +204,59 @@ export async function expireAllLeases(db: Services["db"]): Promise<void> {
   await db.execute(sql`update enrichment_runs set lease_expires_at = now() where status in ('pending', 'running') and lease_expires_at > now()`);
 }
 
+/** Work a process has accepted and not started yet: what its executor's queued runs will work on. */
+export type WaitingWork = ReadonlyArray<{ taskId: string; payload: unknown }>;
+
+/**
+ * Renews the leases of pending work that waits in this process's own queue, so that a long queue
+ * (a big column behind a few executor slots) is not mistaken for work whose process died. One
+ * statement per table whatever the number of runs waiting.
+ */
+export async function renewWaitingLeases(db: Services["db"], waiting: WaitingWork, leaseMs: number): Promise<void> {
+  const cells = waiting.filter((w) => w.taskId !== "enrichment-run").map((w) => w.payload as { columnId: string; rowIds: string[] });
+  const runs = waiting.filter((w) => w.taskId === "enrichment-run").map((w) => (w.payload as { enrichmentRunId: string }).enrichmentRunId);
+  const until = sql`now() + ${leaseMs} * interval '1 millisecond'`;
+  if (cells.length > 0) {
+    const pairs = sql`(select (e ->> 'columnId')::uuid as column_id, jsonb_array_elements_text(e -> 'rowIds')::uuid as row_id
+                       from jsonb_array_elements(${jsonParam(cells)}) e)`;
+    for (const subject of ["person", "company"] as const) {
+      const { cells: table, rowKey } = SUBJECT_TABLES[subject];
+      await db.execute(sql`
+        update ${table} c set lease_expires_at = ${until}
+        from ${pairs} w
+        where c.column_id = w.column_id and c.${rowKey} = w.row_id and c.status = 'pending'`);
+    }
+  }
+  if (runs.length > 0) {
+    await db.execute(sql`update enrichment_runs set lease_expires_at = ${until} where id in ${uuidSet(runs)} and status = 'pending'`);
+  }
+}
+
 /**
  * Sweeps at once and then every `work.recoveryIntervalMs` until stopped; a sweep never overlaps the
- * previous one. For processes that run work (the Node server, the local runner). `stop()` waits for
- * a sweep in progress.
+ * previous one. For processes that run work (the Node server, the local runner); `waiting` is what
+ * their executor has queued, whose leases are renewed every third of a lease. `stop()` waits for a
+ * sweep in progress.
  */
-export function startRecoveryLoop(services: () => Services, logger: Logger): { stop(): Promise<void>; sweep(): Promise<RecoverySummary | null> } {
+export function startRecoveryLoop(
+  services: () => Services,
+  logger: Logger,
+  options: { waiting?: () => WaitingWork } = {},
+): { stop(): Promise<void>; sweep(): Promise<RecoverySummary | null> } {
   let stopped = false;
   let running: Promise<RecoverySummary | null> | null = null;
+  const { leaseMs } = services().work;
+  let renewing: Promise<void> | null = null;
+  const renewal = options.waiting
+    ? setInterval(() => {
+        const waiting = options.waiting!();
+        if (stopped || renewing || waiting.length === 0) return;
+        renewing = renewWaitingLeases(services().db, waiting, leaseMs)
+          .catch((error: unknown) => logger.warn("renewing the leases of queued work failed", { error: describe(error) }))
+          .finally(() => (renewing = null));
+      }, Math.max(250, Math.floor(leaseMs / 3)))
+    : null;
+  renewal?.unref?.();
   const sweep = () => {
     if (stopped) return Promise.resolve(null);
     running ??= recoverExpiredWork(services())
@@ -230,7 +275,8 @@ export function startRecoveryLoop(services: () => Services, logger: Logger): { s
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
+      if (renewal) clearInterval(renewal);
+      await Promise.all([running, renewing]);
     },
   };
 }
