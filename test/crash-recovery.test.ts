@@ -21,6 +21,7 @@ import {
   type Json,
 } from "./helpers/child-server";
 import { startFakeTrigger, type FakeTrigger } from "./helpers/fake-trigger";
+import { creditHoldsOf, type HoldMoney } from "./helpers/money-audit";
 
 // Spec section 10 with real processes: the server (or the local runner) runs in a child process, is
 // killed with SIGKILL while work is in flight, and is started again on the same database. Whatever
@@ -93,18 +94,21 @@ async function startRun(api: ApiClient, listId: string, enrichmentId: "mobile_ph
 
 // ---- the database as the tests read it ----
 
-type CellRow = { columnId: string; status: string; error: string | null; value: unknown; held: number; paid: number; token: string; recoveries: number };
+/** `hold`: the credit hold the cell was queued under, as it is now (`none` for a cell charged in the task, or never charged). */
+type CellRow = { columnId: string; status: string; error: string | null; value: unknown; paid: number; hold: "none" | "open" | "settled" | "missing"; holdId: string | null; token: string; recoveries: number };
 type RunRow = { id: string; status: string; error: string | null; held: number; costPreview: number; costActual: number; recoveries: number };
 type ItemRow = { id: string; runId: string; status: string; errorMessage: string | null };
 type LedgerRow = { kind: string; action: string; units: number; delta: number; referenceType: string | null; referenceId: string | null; dedupeKey: string | null };
-type State = { cells: CellRow[]; runs: RunRow[]; items: ItemRow[]; balance: number; held: number; ledger: LedgerRow[] };
+type State = { cells: CellRow[]; runs: RunRow[]; items: ItemRow[]; holds: HoldMoney[]; balance: number; held: number; ledger: LedgerRow[] };
 
 async function readState(db: Db, workspaceId: string, listId: string): Promise<State> {
   // Built-in columns show the rows' own fields; only the columns the test added are enriched.
   const cells = rowsOf<CellRow>(
     await db.execute(sql`
-      select c.column_id as "columnId", c.status, c.error, c.value, c.held, c.paid, c.run_token as token, c.recoveries
-      from list_cells c join list_columns col on col.id = c.column_id
+      select c.column_id as "columnId", c.status, c.error, c.value, c.paid,
+             case when c.hold_id is null then 'none' when h.id is null then 'missing' when h.settled_at is null then 'open' else 'settled' end as hold,
+             c.hold_id as "holdId", c.run_token as token, c.recoveries
+      from list_cells c join list_columns col on col.id = c.column_id left join credit_holds h on h.id = c.hold_id
       where c.list_id = ${listId} and col.built_in_key is null
       order by c.column_id, c.id`),
   );
@@ -126,7 +130,8 @@ async function readState(db: Db, workspaceId: string, listId: string): Promise<S
       select kind, action, units, delta::int as delta, reference_type as "referenceType", reference_id as "referenceId", dedupe_key as "dedupeKey"
       from credit_ledger where workspace_id = ${workspaceId} order by id`),
   );
-  return { cells, runs, items, balance: workspace!.balance, held: workspace!.held, ledger };
+  const holds = await creditHoldsOf(db, workspaceId);
+  return { cells, runs, items, holds, balance: workspace!.balance, held: workspace!.held, ledger };
 }
 
 const OPEN_CELL = new Set(["pending", "processing"]);
@@ -144,13 +149,20 @@ function describeState(state: State): string {
     cells: tally(state.cells, (c) => `${c.columnId.slice(-6)}:${c.status}${c.error ? `:${c.error}` : ""}`),
     runs: state.runs.map((r) => ({ status: r.status, error: r.error, recoveries: r.recoveries })),
     items: tally(state.items, (i) => i.status),
+    openHolds: state.holds.filter((h) => h.open).length,
     balance: state.balance,
     held: state.held,
   });
 }
 
+/** Nothing left open: cells, items, runs, and the credit holds recovery captures once their cells were claimed. */
 function settled(state: State): boolean {
-  return !state.cells.some((c) => OPEN_CELL.has(c.status)) && !state.items.some((i) => OPEN_ITEM.has(i.status)) && !state.runs.some((r) => OPEN_RUN.has(r.status));
+  return (
+    !state.cells.some((c) => OPEN_CELL.has(c.status)) &&
+    !state.items.some((i) => OPEN_ITEM.has(i.status)) &&
+    !state.runs.some((r) => OPEN_RUN.has(r.status)) &&
+    !state.holds.some((h) => h.open)
+  );
 }
 
 /** Work in flight: some cells and items done, some still open, some cells not even claimed yet. */
@@ -193,9 +205,9 @@ type ColumnCharge = { id: string; price: number; chargedInTask: boolean };
 type RunCharge = { id: string; price: number };
 
 /**
- * The money of settled work, cell by cell and item by item, read from the database: what each cell
- * paid, every ledger row keyed to it, the run's charge and its refunds, and the totals that tie the
- * ledger to the balance.
+ * The money of settled work, cell by cell, hold by hold and item by item, read from the database:
+ * what each cell paid and under which hold, every ledger row keyed to it, each hold's capture, the
+ * run's charge and its refunds, and the totals that tie the ledger to the balance.
  */
 function expectExactMoney(state: State, columns: readonly ColumnCharge[], runs: readonly RunCharge[], initialCredits: number) {
   const rowsKeyed = (key: string) => state.ledger.filter((e) => e.dedupeKey === key);
@@ -204,9 +216,10 @@ function expectExactMoney(state: State, columns: readonly ColumnCharge[], runs: 
   for (const column of columns) {
     const cells = state.cells.filter((c) => c.columnId === column.id);
     expect(cells.length).toBeGreaterThan(0);
-    // Each cell paid the price when it has a value and nothing otherwise; nothing stays held.
-    expect(cells.map((c) => ({ token: c.token, held: c.held, paid: c.paid }))).toEqual(
-      cells.map((c) => ({ token: c.token, held: 0, paid: c.value !== null ? column.price : 0 })),
+    // Each cell paid the price when it has a value and nothing otherwise; no hold stays open (a
+    // contact cell is charged in the task, under no hold).
+    expect(cells.map((c) => ({ token: c.token, hold: c.hold, paid: c.paid }))).toEqual(
+      cells.map((c) => ({ token: c.token, hold: column.chargedInTask ? "none" : "settled", paid: c.value !== null ? column.price : 0 })),
     );
     const refunds = cells.map((c) => rowsKeyed(`cell-refund:${c.token}`));
     // A cell with a value is never refunded; one without is refunded exactly once if it was charged.
@@ -228,10 +241,29 @@ function expectExactMoney(state: State, columns: readonly ColumnCharge[], runs: 
       }
       expect(charges).toHaveLength(cells.filter((c) => rowsKeyed(`cell-charge:${c.token}`).length === 1).length);
     } else {
-      // Columns charged at dispatch: each cell captured once, in dispatch-wide charge rows.
-      expect(charges.reduce((sum, e) => sum + e.units, 0)).toBe(cells.length);
-      expect(charges.reduce((sum, e) => sum + e.delta, 0)).toBe(-column.price * cells.length);
-      for (const [index, cell] of cells.entries()) expect(refunds[index]!.length).toBe(cell.value !== null ? 0 : 1);
+      // Columns charged at dispatch: a cell without a value gave its credits back to its hold while
+      // the hold was open (no ledger row), or was refunded once after the capture. So each hold,
+      // once settled, was captured by one charge row (request: `column-dispatch:<batch>`; recovery:
+      // unkeyed) for price × (its cells with a value + its cells refunded), and nothing else
+      // charges the column.
+      const refunded = (c: CellRow) => rowsKeyed(`cell-refund:${c.token}`).length === 1;
+      const holds = state.holds.filter((h) => h.columnId === column.id);
+      expect(holds.length).toBeGreaterThan(0);
+      expect(holds).toEqual(
+        holds.map((hold) => {
+          const covered = cells.filter((c) => c.holdId === hold.id && (c.value !== null || refunded(c))).length;
+          const amount = column.price * covered;
+          return { id: hold.id, columnId: column.id, amount, units: covered, open: false, captures: covered > 0 ? [{ units: covered, delta: -amount }] : [] };
+        }),
+      );
+      expect(cells.filter((c) => !holds.some((hold) => hold.id === c.holdId))).toEqual([]);
+      const byAmount = (a: { units: number; delta: number }, b: { units: number; delta: number }) => a.units - b.units || a.delta - b.delta;
+      expect(charges.map((e) => ({ units: e.units, delta: e.delta, capture: e.dedupeKey === null || e.dedupeKey.startsWith("column-dispatch:") })).sort(byAmount)).toEqual(
+        holds.flatMap((hold) => hold.captures.map((c) => ({ units: c.units, delta: c.delta, capture: true }))).sort(byAmount),
+      );
+      const covered = cells.filter((c) => c.value !== null || refunded(c)).length;
+      expect(charges.reduce((sum, e) => sum + e.units, 0)).toBe(covered);
+      expect(charges.reduce((sum, e) => sum + e.delta, 0)).toBe(-column.price * covered);
     }
   }
 
@@ -259,6 +291,7 @@ function expectExactMoney(state: State, columns: readonly ColumnCharge[], runs: 
   const refunded = state.ledger.filter((e) => e.kind === "refund").reduce((sum, e) => sum + e.delta, 0);
   const paid = state.cells.reduce((sum, c) => sum + c.paid, 0);
   const runCost = state.runs.reduce((sum, r) => sum + r.costActual, 0);
+  expect(state.holds.filter((h) => h.open)).toEqual([]);
   expect(state.held).toBe(0);
   expect(charged - refunded).toBe(paid + runCost);
   expect(state.ledger.reduce((sum, e) => sum + e.delta, 0)).toBe(state.balance);
@@ -377,7 +410,8 @@ describe("Postgres mode: SIGKILL between writing the work and dispatching it", (
       // Written and held, nothing charged: the moment the kill hits.
       const read = () => readState(scratch.db, account.workspaceId, listId);
       const before = await read();
-      expect(tally(before.cells, (c) => `${c.status}:${c.held}:${c.paid}`)).toEqual({ [`pending:${PRICE.web}:0`]: 30 });
+      expect(tally(before.cells, (c) => `${c.status}:${c.hold}:${c.paid}`)).toEqual({ [`pending:open:${PRICE.web}`]: 30 });
+      expect(before.holds).toEqual([{ id: before.cells[0]!.holdId, columnId: before.cells[0]!.columnId, amount: 30 * PRICE.web, units: 30, open: true, captures: [] }]);
       expect(before.runs.map((r) => ({ status: r.status, held: r.held, costActual: r.costActual }))).toEqual([
         { status: "pending", held: 30 * PRICE.email, costActual: 0 },
       ]);
@@ -399,8 +433,10 @@ describe("Postgres mode: SIGKILL between writing the work and dispatching it", (
       const runId = state.runs[0]!.id;
       expect(tally(state.cells, (c) => `${c.status}:${c.recoveries}`)).toEqual({ "completed:1": 30 });
       expect(state.runs.map((r) => ({ status: r.status, recoveries: r.recoveries }))).toEqual([{ status: "completed", recoveries: 1 }]);
-      // The hold captured once, by recovery: one charge row for the 30 cells, and the run's one charge.
-      expect(state.ledger.filter((e) => e.kind === "charge")).toEqual([
+      // The hold captured once, by recovery (unkeyed, once none of its cells was pending any more,
+      // so before or after the run's capture): one charge row for the 30 cells, and the run's one charge.
+      const chargeRows = state.ledger.filter((e) => e.kind === "charge");
+      expect([...chargeRows.filter((e) => e.referenceType === "column"), ...chargeRows.filter((e) => e.referenceType !== "column")]).toEqual([
         {
           kind: "charge",
           action: "CUSTOM_ENRICHMENT_WEB",
@@ -408,7 +444,7 @@ describe("Postgres mode: SIGKILL between writing the work and dispatching it", (
           delta: -30 * PRICE.web,
           referenceType: "column",
           referenceId: columnId,
-          dedupeKey: expect.stringMatching(/^column-dispatch:batch_/),
+          dedupeKey: null,
         },
         { kind: "charge", action: "EMAIL_LOOKUP", units: 30, delta: -30 * PRICE.email, referenceType: "enrichment_run", referenceId: runId, dedupeKey: `enrichment_run:${runId}:charge` },
       ]);
@@ -575,7 +611,12 @@ describe("too many recoveries: ABANDONED", () => {
       await waitUntil(async () => settled(await read()), 10_000, async () => describeState(await read()));
       const state = await read();
 
-      expect(tally(state.cells, (c) => `${c.status}:${c.error}:${c.held}:${c.paid}`)).toEqual({ "failed:ABANDONED:0:0": 40 });
+      // The AI column's hold was captured when its dispatch went through; the contact cells were never charged.
+      expect(tally(state.cells, (c) => `${c.columnId === web ? "web" : "email"}:${c.status}:${c.error}:${c.hold}:${c.paid}`)).toEqual({
+        "web:failed:ABANDONED:settled:0": 20,
+        "email:failed:ABANDONED:none:0": 20,
+      });
+      expect(state.holds).toEqual([{ id: expect.any(String), columnId: web, amount: 20 * PRICE.web, units: 20, open: false, captures: [{ units: 20, delta: -20 * PRICE.web }] }]);
       expect(state.runs.map((r) => ({ id: r.id, status: r.status, error: r.error, held: r.held, costActual: r.costActual }))).toEqual([
         { id: runId, status: "failed", error: "ABANDONED", held: 0, costActual: 0 },
       ]);

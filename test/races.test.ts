@@ -14,7 +14,19 @@ import { createTaskRegistry } from "../src/tasks/registry";
 import { startFakeTrigger } from "./helpers/fake-trigger";
 import { cellsByPosition } from "./helpers/fixtures";
 import { Client, ISO_DATE, REQUEST_ID, UUID, useHarness, type ApiResponse, type RequestTarget } from "./helpers/harness";
-import { installPaidAudit, paidChanges, recordingLogger, waitForCellsToSettle, workspaceMoney, type WorkspaceMoney } from "./helpers/money-audit";
+import {
+  cellMoneyEvents,
+  cellStints,
+  creditHoldsOf,
+  installMoneyAudit,
+  recordingLogger,
+  spendingLedger,
+  waitForCellsToSettle,
+  workspaceMoney,
+  type HoldMoney,
+  type LedgerRow,
+  type WorkspaceMoney,
+} from "./helpers/money-audit";
 
 // Concurrency and money: many writers of one workspace at once (column routes, row and list
 // deletes, the column tasks writing results), a dispatcher that never answers, re-queues of cells
@@ -85,7 +97,7 @@ const sdkApp = createApp(() => ({ services: sdkServices }));
 
 let removeAudit: () => Promise<void>;
 beforeAll(async () => {
-  removeAudit = await installPaidAudit(h.db);
+  removeAudit = await installMoneyAudit(h.db);
 });
 afterAll(async () => {
   await openGate();
@@ -130,46 +142,81 @@ async function settle(workspaceIds: readonly string[]) {
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 
 /**
- * The money of a settled workspace, checked exactly:
- * - the ledger sums to the balance, which is not negative; nothing is held (workspace, cells, runs);
+ * The money of a settled workspace, checked exactly, from its cells, its credit holds, its ledger
+ * and every recorded change of a cell's money (replayed into stints: one paid enrichment of a cell
+ * each, under one hold, or with none for contact lookups charged in the task):
+ * - the ledger sums to the balance, which is not negative; nothing is held: credit_held, the open
+ *   holds' amount, the runs' held are 0, and no hold is open;
  * - no cell is open; a cell with paid credits is completed with a value and paid its column's price;
- * - every charge of a cell went from 0 to its price (never charged on top of a payment);
- * - credits left a cell without a refund only when it had delivered a value (deleted or re-run
- *   afterwards), and every refund matches credits taken back from a cell that had not:
- *   charged − refunded = Σ paid of the cells that exist + Σ paid of delivered cells since dropped.
+ * - every change is explained by the model, and every stint paid its column's price (never charged
+ *   on top of a payment);
+ * - every spending ledger row is a hold's capture, a contact `cell-charge:<token>` or a
+ *   `cell-refund:<token>`; the contact charges are exactly the contact stints; the refunds are
+ *   exactly the stints given back after their hold was settled (or with no hold), each refunding
+ *   what the cell had paid; stints given back while their hold was open were released, no row;
+ * - every hold is settled, covers price × (its stints that delivered a value + those refunded
+ *   later) in amount and units, and was captured by exactly one charge row of that amount when it
+ *   is not 0 (none otherwise): so capture − refunds of each hold = price × its delivered stints;
+ * - in all: charged − refunded = Σ paid of delivered stints = Σ paid of the cells that exist
+ *   + Σ paid of delivered cells since deleted or re-queued.
  */
 async function expectExactMoney(client: Client, listIds: readonly string[], priceOf: (columnId: string) => number): Promise<WorkspaceMoney> {
   const money = await workspaceMoney(h.db, client.workspaceId);
-  const changes = await paidChanges(h.db, listIds);
-  const removals = changes.filter((c) => c.newPaid < c.oldPaid);
-  const delivered = (c: { oldStatus: string; oldHasValue: boolean }) => c.oldStatus === "completed" && c.oldHasValue;
-  const context = JSON.stringify({ workspaceId: client.workspaceId, money: { ...money, cells: money.cells.length } });
+  const holds = await creditHoldsOf(h.db, client.workspaceId);
+  const ledger = await spendingLedger(h.db, client.workspaceId);
+  const { stints, anomalies } = cellStints(await cellMoneyEvents(h.db, listIds), money.cells);
+  const context = JSON.stringify({ workspaceId: client.workspaceId, money: { ...money, cells: money.cells.length }, holds: holds.length, stints: stints.length });
 
   expect(money.ledgerSum, context).toBe(money.balance);
   expect(money.balance, context).toBeGreaterThanOrEqual(0);
-  expect({ workspaceHeld: money.creditHeld, cellsHeld: sum(money.cells.map((c) => c.held)), runsHeld: money.runsHeld }, context).toEqual({
+  expect({ workspaceHeld: money.creditHeld, holdsHeld: money.holdsHeld, openHolds: money.openHolds, runsHeld: money.runsHeld }, context).toEqual({
     workspaceHeld: 0,
-    cellsHeld: 0,
+    holdsHeld: 0,
+    openHolds: 0,
     runsHeld: 0,
   });
   expect(
     money.cells.filter((c) => c.status === "pending" || c.status === "processing" || (c.paid > 0 && !(c.status === "completed" && c.hasValue)) || (c.paid !== 0 && c.paid !== priceOf(c.columnId))),
     context,
   ).toEqual([]);
+  expect(anomalies, context).toEqual([]);
+  expect(stints.filter((s) => s.paid !== priceOf(s.columnId)), `${context}: charged other than the price, or on top of a payment`).toEqual([]);
+
+  const isCapture = (e: LedgerRow) => e.kind === "charge" && e.referenceType === "column" && (e.dedupeKey === null || e.dedupeKey.startsWith("column-dispatch:"));
+  const isContactCharge = (e: LedgerRow) => e.kind === "charge" && e.referenceType === "column" && e.dedupeKey?.startsWith("cell-charge:") === true;
+  const isRefund = (e: LedgerRow) => e.kind === "refund" && e.referenceType === "column" && e.dedupeKey?.startsWith("cell-refund:") === true;
+  expect(ledger.filter((e) => !isCapture(e) && !isContactCharge(e) && !isRefund(e)), context).toEqual([]);
+  const byKey = (a: { key: string }, b: { key: string }) => a.key.localeCompare(b.key);
   expect(
-    changes.filter((c) => c.newPaid > c.oldPaid && (c.oldPaid !== 0 || c.newPaid !== priceOf(c.columnId))),
-    `${context}: charged on top of a payment`,
-  ).toEqual([]);
+    ledger.filter(isContactCharge).map((e) => ({ key: e.dedupeKey!, units: e.units, delta: e.delta, columnId: e.referenceId })).sort(byKey),
+    `${context}: contact charges`,
+  ).toEqual(stints.filter((s) => s.holdId === null).map((s) => ({ key: `cell-charge:${s.startToken}`, units: 1, delta: -s.paid, columnId: s.columnId })).sort(byKey));
   expect(
-    {
-      net: money.charged - money.refunded,
-      refunded: money.refunded,
-    },
-    context,
-  ).toEqual({
-    net: sum(money.cells.map((c) => c.paid)) + sum(removals.filter(delivered).map((c) => c.oldPaid - c.newPaid)),
-    refunded: sum(removals.filter((c) => !delivered(c)).map((c) => c.oldPaid - c.newPaid)),
+    ledger.filter(isRefund).map((e) => ({ key: e.dedupeKey!, units: e.units, delta: e.delta, columnId: e.referenceId })).sort(byKey),
+    `${context}: refunds`,
+  ).toEqual(
+    stints.flatMap((s) => (s.end.kind === "refunded" ? [{ key: `cell-refund:${s.end.token}`, units: 1, delta: s.paid, columnId: s.columnId }] : [])).sort(byKey),
+  );
+
+  // Each hold as the stints under it say it must have ended.
+  expect(stints.filter((s) => s.holdId !== null && !holds.some((hold) => hold.id === s.holdId)), `${context}: stints under a hold of no workspace's`).toEqual([]);
+  const expectedHold = (hold: HoldMoney) => {
+    const under = stints.filter((s) => s.holdId === hold.id);
+    const covered = under.filter((s) => s.end.kind === "delivered" || s.end.kind === "refunded").length;
+    const amount = priceOf(hold.columnId) * covered;
+    return { id: hold.id, columnId: hold.columnId, open: false, units: covered, amount, captures: covered > 0 ? [{ units: covered, delta: -amount }] : [] };
+  };
+  expect(holds, `${context}: holds`).toEqual(holds.map(expectedHold));
+  expect(sum(holds.map((hold) => hold.captures.length)), `${context}: captures matched to a hold`).toBe(ledger.filter(isCapture).length);
+
+  const deliveredStints = stints.filter((s) => s.end.kind === "delivered");
+  expect({ net: money.charged - money.refunded, refunded: money.refunded }, context).toEqual({
+    net: sum(deliveredStints.map((s) => s.paid)),
+    refunded: sum(ledger.filter(isRefund).map((e) => e.delta)),
   });
+  expect(sum(deliveredStints.map((s) => s.paid)), context).toBe(
+    sum(money.cells.map((c) => c.paid)) + sum(deliveredStints.filter((s) => s.end.kind === "delivered" && !s.end.still).map((s) => s.paid)),
+  );
   return money;
 }
 
@@ -340,7 +387,7 @@ describe("many writers of one workspace at once", () => {
 describe("a dispatch that answers after its runs already wrote their results", () => {
   /**
    * An AI column over 6 people whose runs completed every cell with a value while its creation
-   * request still waits for Trigger.dev's answer: the cells still hold their credits (not yet
+   * request still waits for Trigger.dev's answer: their credit hold is still open (not yet
    * captured). `release` lets the answer through.
    */
   async function completedBeforeCapture() {
@@ -357,7 +404,13 @@ describe("a dispatch that answers after its runs already wrote their results", (
       expect(waited, "the runs never completed the cells").toBeLessThan(5_000);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    expect(await workspaceMoney(h.db, client.workspaceId)).toMatchObject({ balance: 100, creditHeld: PEOPLE, charged: 0 });
+    const money = await workspaceMoney(h.db, client.workspaceId);
+    expect(money).toMatchObject({ balance: 100, creditHeld: PEOPLE, charged: 0, holdsHeld: PEOPLE, openHolds: 1 });
+    const holds = await creditHoldsOf(h.db, client.workspaceId);
+    expect(holds).toEqual([{ id: UUID, columnId, amount: PEOPLE, units: PEOPLE, open: true, captures: [] }]);
+    expect(money.cells.map(({ status, hasValue, paid, holdId }) => ({ status, hasValue, paid, holdId }))).toEqual(
+      rowIds.map(() => ({ status: "completed", hasValue: true, paid: 1, holdId: holds[0]!.id })),
+    );
     return { client, listId, rowIds, columnId: columnId!, release, created };
   }
 
@@ -375,9 +428,13 @@ describe("a dispatch that answers after its runs already wrote their results", (
     await settle([sheet.client.workspaceId]);
 
     const money = await expectExactMoney(sheet.client, [sheet.listId], () => 1);
-    // Whether a delivered cell deleted before its capture is charged or let go, nothing stays held.
-    expect(money.creditHeld).toBe(0);
-    expect(money.balance).toBeGreaterThanOrEqual(100 - PEOPLE);
+    // Delivered work stays paid for: the six cells are charged at the capture, deleted or not.
+    expect({ balance: money.balance, charged: money.charged, refunded: money.refunded, creditHeld: money.creditHeld }).toEqual({
+      balance: 100 - PEOPLE,
+      charged: PEOPLE,
+      refunded: 0,
+      creditHeld: 0,
+    });
   });
 
   it("generating a cell again meanwhile charges the re-run once more and leaves no credits held", async () => {
@@ -479,7 +536,7 @@ describe("a dispatch that never answers", () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const [column] = rowsOf<{ id: string }>(await h.db.execute(sql`select id from list_columns where list_id = ${listId} and name = ${AI_COLUMN.name}`));
-    expect(await workspaceMoney(h.db, client.workspaceId)).toMatchObject({ balance: 10, creditHeld: PEOPLE });
+    expect(await workspaceMoney(h.db, client.workspaceId)).toMatchObject({ balance: 10, creditHeld: PEOPLE, holdsHeld: PEOPLE, openHolds: 1 });
 
     const timed = async (call: () => Promise<ApiResponse>) => {
       const began = performance.now();
@@ -531,7 +588,20 @@ describe("a dispatch that never answers", () => {
     expect(await cellsByPosition(h.db, column!.id)).toEqual(
       rowIds.map((rowId) => ({ rowId, status: "failed", value: null, reasoning: null, error: "DISPATCH_FAILED", runToken: UUID })),
     );
-    expect(await workspaceMoney(h.db, client.workspaceId)).toEqual({ balance: 10, creditHeld: 0, ledgerSum: 10, charged: 0, refunded: 0, runsHeld: 0, cells: [] });
+    expect(await workspaceMoney(h.db, client.workspaceId)).toEqual({
+      balance: 10,
+      creditHeld: 0,
+      ledgerSum: 10,
+      charged: 0,
+      refunded: 0,
+      runsHeld: 0,
+      holdsHeld: 0,
+      openHolds: 0,
+      cells: [],
+    });
+    // Every cell gave its share back to the open hold, which then closed empty: nothing captured.
+    await expectExactMoney(client, [listId], () => 1);
+    expect(await creditHoldsOf(h.db, client.workspaceId)).toEqual([{ id: UUID, columnId: column!.id, amount: 0, units: 0, open: false, captures: [] }]);
     expect((await client.ledger()).map((e) => e.kind)).toEqual(["grant"]);
     expect(fake.runs).toEqual([]);
     fake.clearFaults();
@@ -679,6 +749,8 @@ describe("enrichment runs under one idempotency key", () => {
       charged: 10,
       refunded: 10 - 2 * completed,
       runsHeld: 0,
+      holdsHeld: 0,
+      openHolds: 0,
       cells: [],
     });
     expect(troubleIn(logEntries.slice(logStart))).toEqual([]);
