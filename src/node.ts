@@ -57,12 +57,13 @@ async function start(): Promise<void> {
     const tasks = startBackgroundTasks(env, logger, () => services());
     const services = (): Services => kit.services({ db: database.db, dispatcher: tasks.dispatcher });
     const app = createApp(() => ({ services: services() }), { requestLog: logger });
+    // This process alone owns the embedded database, so every lease in it belonged to a process that
+    // is gone: recovery may take its work at once instead of waiting for the leases to run out.
+    // Before listening, so no lease of this process's own requests is cut short.
+    if (lock && tasks.inProcess) await expireAllLeases(database.db);
     const requests = trackRequests(app.fetch);
     const server = await listen(requests.fetch, env);
     const control = lock ? await openAdminControl(lock, env.DATA_DIR, database.db, logger) : null;
-    // This process alone owns the embedded database, so every lease in it belonged to a process that
-    // is gone: recovery may take its work at once instead of waiting for the leases to run out.
-    if (lock && tasks.inProcess) await expireAllLeases(database.db);
     const inProcess = tasks.inProcess;
     const recovery = startRecoveryLoop(services, logger, inProcess ? { waiting: () => inProcess.executor.waitingPayloads() } : {});
     printBanner(server, database, tasks.inProcess !== null, env, demoKey);

@@ -452,6 +452,8 @@ export const enrichmentRuns = pgTable(
   (t) => [
     index("enrichment_runs_workspace_idx").on(t.workspaceId, t.id),
     index("enrichment_runs_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'running')`),
+    // Recovery's scan for ended runs still holding credits.
+    index("enrichment_runs_held_idx").on(t.leaseExpiresAt).where(sql`${t.held} > 0`),
     uniqueIndex("enrichment_runs_idempotency_key")
       .on(t.workspaceId, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} is not null`),
@@ -491,6 +493,8 @@ export const enrichmentRunItems = pgTable(
     // Items page by id within a run, with or without a status filter.
     index("enrichment_run_items_run_idx").on(t.runId, t.id),
     index("enrichment_run_items_run_status_idx").on(t.runId, t.status, t.id),
+    // Recovery's scan for items left running (a cancelled run whose task died).
+    index("enrichment_run_items_running_idx").on(t.runId).where(sql`${t.status} = 'running'`),
   ],
 );
 

@@ -124,22 +124,35 @@ export async function queueCells(
       with target as (
         select r.id as row_id, r.list_id,
                coalesce(c.status in ${OPEN_CELL} and c.paid > 0, false) as carried,
-               coalesce(c.paid, 0) as old_paid, c.hold_id as old_hold
+               coalesce(c.paid, 0) as old_paid, c.hold_id as old_hold, h.id is not null as old_hold_open
         from ${t.rows} r
         left join ${t.cells} c on c.column_id = ${column.id} and c.${t.rowKey} = r.id
+        left join credit_holds h on h.id = c.hold_id and h.settled_at is null
         where r.list_id = ${column.listId} and r.id in ${uuidSet(rowIds)}
+      ), moved as (
+        -- A carried cell whose hold is still open moves its share into the new hold: the new
+        -- dispatch is what will do its work, so it is captured (or released) with the new hold,
+        -- never by the old request's outcome.
+        select old_hold, sum(old_paid) as amount, count(*) as units from target
+        where carried and old_hold_open and ${options.hold !== null} group by old_hold
       ), hold as (
         insert into credit_holds (workspace_id, column_id, action, amount, units, lease_expires_at)
-        select ${column.workspaceId}, ${column.id}, ${options.hold?.action ?? ""}, ${price} * count(*), count(*), ${leaseFromNow(options.leaseMs)}
-        from target where not carried
-        having ${price} > 0 and count(*) > 0
+        select ${column.workspaceId}, ${column.id}, ${options.hold?.action ?? ""},
+               ${price} * count(*) filter (where not carried) + coalesce(sum(old_paid) filter (where carried and old_hold_open), 0),
+               count(*) filter (where not carried or old_hold_open), ${leaseFromNow(options.leaseMs)}
+        from target
+        having ${price} > 0 and count(*) filter (where not carried or old_hold_open) > 0
         returning id, amount
+      ), moved_out as (
+        update credit_holds h set amount = h.amount - m.amount, units = h.units - m.units
+        from moved m where h.id = m.old_hold and exists (select 1 from hold)
+        returning h.id
       ), queued as (
         insert into ${t.cells} (list_id, column_id, ${t.rowKey}, value, status, reasoning, error, metadata, run_token,
                                 paid, hold_id, lease_owner, lease_expires_at, recoveries)
         select t.list_id, ${column.id}, t.row_id, null, 'pending', null, null, '{}'::jsonb, uuid_generate_v7(),
                case when t.carried then t.old_paid when exists (select 1 from hold) then ${price} else 0 end,
-               case when t.carried then t.old_hold else (select id from hold) end,
+               case when t.carried and not (t.old_hold_open and exists (select 1 from hold)) then t.old_hold else (select id from hold) end,
                null, ${leaseFromNow(options.leaseMs)}, 0
         from target t
         on conflict (column_id, ${t.rowKey}) do update
@@ -148,7 +161,8 @@ export async function queueCells(
               lease_owner = null, lease_expires_at = excluded.lease_expires_at, recoveries = 0, updated_at = now()
         returning ${t.rowKey} as row_id, run_token
       ), holding as (
-        update workspaces set credit_held = credit_held + (select amount from hold), updated_at = now()
+        -- Moved shares were held already; only the new cells' credits are newly held.
+        update workspaces set credit_held = credit_held + (select ${price} * count(*) from target where not carried), updated_at = now()
         where id = ${column.workspaceId} and exists (select 1 from hold)
         returning id
       )
@@ -321,11 +335,25 @@ type CompanyClaimRow = {
  */
 export async function claimCells(
   db: Queryable,
-  column: { id: string; subject: Subject },
+  column: { id: string; subject: Subject; workspaceId: string },
   rowIds: readonly string[],
   run: { runId: string; attempt: number; leaseMs: number },
 ): Promise<ClaimedCell[]> {
   if (rowIds.length === 0) return [];
+  // A claim locks many cells: under the workspace lock, like every other writer of many cells, so
+  // claims never deadlock with queueing, results or other claims.
+  return db.transaction(async (tx) => {
+    await lockWorkspace(tx, column.workspaceId);
+    return claimLocked(tx, column, rowIds, run);
+  });
+}
+
+async function claimLocked(
+  db: Queryable,
+  column: { id: string; subject: Subject },
+  rowIds: readonly string[],
+  run: { runId: string; attempt: number; leaseMs: number },
+): Promise<ClaimedCell[]> {
   const { cells, rowKey } = SUBJECT_TABLES[column.subject];
   const claim = sql`
     set status = 'processing',
@@ -396,14 +424,20 @@ export async function claimCells(
   return claimed.sort((a, b) => order.get(a.row.rowId)! - order.get(b.row.rowId)!);
 }
 
-/** Renews the lease of every cell the run holds in the column; returns how many it still holds. */
+/**
+ * Renews the lease of every cell the run holds in the column; returns how many it renewed. Cells
+ * another transaction has locked are skipped (`skip locked`), so a renewal never waits and never
+ * deadlocks: such a cell is being written right now, and the next renewal catches it if need be.
+ */
 export async function renewCellLeases(db: Queryable, column: { id: string; subject: Subject }, runId: string, leaseMs: number): Promise<number> {
   const { cells } = SUBJECT_TABLES[column.subject];
   const [row] = rowsOf<{ renewed: string | number }>(
     await db.execute(sql`
       with renewed as (
         update ${cells} set lease_expires_at = ${leaseFromNow(leaseMs)}
-        where column_id = ${column.id} and status = 'processing' and lease_owner = ${runId}
+        where id in (select id from ${cells}
+                     where column_id = ${column.id} and status = 'processing' and lease_owner = ${runId}
+                     for update skip locked)
         returning 1
       )
       select count(*) as renewed from renewed`),
@@ -511,10 +545,11 @@ export type FlushOutcome = {
  * Writes a batch of results and settles their credits in one statement, after taking the workspace
  * lock (in its own transaction, or the caller's).
  *
- * A result lands only on a cell that still exists under the token this run claimed it with: a cell
+ * A result lands only on a cell that is still open under the token this run claimed it with: a cell
  * deleted with its column or row is never re-inserted (this is an UPDATE, and the column itself is
- * joined, so the check is part of the write), and a cell re-queued since under a new token is not
- * overwritten by this stale run. A value that does not fit the column's schema lands as a failure
+ * joined, so the check is part of the write), a cell re-queued since under a new token is not
+ * overwritten by this stale run, and an ended cell stays as it ended (a late attempt cannot revive
+ * an ABANDONED or DISPATCH_FAILED cell, nor overwrite the first result of a duplicate attempt). A value that does not fit the column's schema lands as a failure
  * (VALUE_TYPE_MISMATCH), so a stored enrichment value always fits. Text that Postgres cannot store
  * (NUL characters) is removed from values first.
  *
@@ -546,6 +581,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
         ), target as (
           select c.id, c.paid::bigint as paid, c.hold_id, i.refund or i.misfit as refund
           from ${cells} c join input i on c.id = i.cell_id and c.run_token = i.run_token
+          where c.status in ${OPEN_CELL}
           for update of c
         ), written as (
           update ${cells} c

@@ -1,6 +1,10 @@
-import { sql } from "drizzle-orm";
-import { rowsOf, type Queryable } from "../db/client";
+import { eq, sql } from "drizzle-orm";
+import { rowsOf, type Db, type Queryable } from "../db/client";
+import { columns } from "../db/schema";
 import { AppError } from "../errors";
+import { failOpenCells, OPEN_CELL } from "./cell-store";
+import { creditActionsOf } from "./column-kinds";
+import { lockWorkspace } from "./credits";
 
 export type SnakeCell = {
   id: string;
@@ -25,7 +29,7 @@ export async function writePersonCell(
   input: { workspaceId: string; listId: string; rowId: string; columnId: string; value: unknown },
 ): Promise<SnakeCell> {
   const value = JSON.stringify(input.value ?? null);
-  const [outcome] = rowsOf<{ list_found: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null }>(
+  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null }>(
     await db.execute(sql`
       with list as (
         select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
@@ -35,16 +39,20 @@ export async function writePersonCell(
         select c.id, c.schema, cell_value_fits(c.schema, ${value}::jsonb) as fits
         from list_columns c join list on list.id = c.list_id
         where c.id = ${input.columnId} and c.subject = 'person'
+      ), busy as (
+        select 1 from list_cells c join target_row on c.row_id = target_row.id join target_column on c.column_id = target_column.id
+        where c.status in ${OPEN_CELL} and c.paid > 0
       ), written as (
         insert into list_cells (list_id, column_id, row_id, value, status, reasoning, error)
         select ${input.listId}, target_column.id, target_row.id, ${value}::jsonb, 'completed', null, null
         from target_row, target_column
-        where target_column.fits
+        where target_column.fits and not exists (select 1 from busy)
         on conflict (column_id, row_id) do update
           set value = excluded.value, status = 'completed', reasoning = null, error = null, updated_at = now()
         returning *
       )
       select exists (select 1 from list) as list_found,
+             exists (select 1 from busy) as busy,
              exists (select 1 from target_row) as row_found,
              exists (select 1 from target_column) as column_found,
              coalesce((select fits from target_column), false) as fits,
@@ -57,6 +65,10 @@ export async function writePersonCell(
   if (!outcome?.list_found) throw AppError.notFound("List");
   if (!outcome.row_found) throw AppError.notFound("Row");
   if (!outcome.column_found) throw AppError.notFound("Column");
+  if (outcome.busy && outcome.fits) {
+    await settleOverwrittenCell(db, input.workspaceId, input.columnId, { person: input.rowId });
+    return writePersonCell(db, input);
+  }
   if (!outcome.fits || !outcome.cell) {
     throw new AppError("VALUE_TYPE_MISMATCH", `Value does not fit the column's type (${outcome.column_type ?? "unknown"})`, {
       extra: { expectedType: outcome.column_type },
@@ -77,7 +89,7 @@ export async function writeCompanyCell(
   input: { workspaceId: string; listId: string; companyRowId: string; columnId: string; value: unknown },
 ): Promise<void> {
   const stored = input.value === undefined || input.value === null || input.value === "" ? null : JSON.stringify(input.value);
-  const [outcome] = rowsOf<{ list_found: boolean; company_found: boolean; column_found: boolean }>(
+  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; company_found: boolean; column_found: boolean }>(
     await db.execute(sql`
       with list as (
         select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
@@ -85,20 +97,47 @@ export async function writeCompanyCell(
         select r.id from list_company_rows r join list on list.id = r.list_id where r.id = ${input.companyRowId}
       ), target_column as (
         select c.id from list_columns c join list on list.id = c.list_id where c.id = ${input.columnId} and c.subject = 'company'
+      ), busy as (
+        select 1 from list_company_cells c join company on c.company_row_id = company.id join target_column on c.column_id = target_column.id
+        where c.status in ${OPEN_CELL} and c.paid > 0
       ), written as (
         insert into list_company_cells (list_id, column_id, company_row_id, value, status)
         select ${input.listId}, target_column.id, company.id, ${stored}::jsonb, 'complete'
         from company, target_column
+        where not exists (select 1 from busy)
         on conflict (column_id, company_row_id) do update
           set value = excluded.value, status = 'complete', updated_at = now()
         returning id
       )
       select exists (select 1 from list) as list_found,
+             exists (select 1 from busy) as busy,
              exists (select 1 from company) as company_found,
              exists (select 1 from written) as column_found
     `),
   );
   if (!outcome?.list_found) throw AppError.notFound("List");
   if (!outcome.company_found) throw AppError.notFound("Company");
+  if (outcome.busy) {
+    await settleOverwrittenCell(db, input.workspaceId, input.columnId, { company: input.companyRowId });
+    return writeCompanyCell(db, input);
+  }
   if (!outcome.column_found) throw AppError.notFound("Column");
+}
+
+/**
+ * A manual value is about to replace a cell whose enrichment is still open and paid for: that
+ * enrichment will never land (results land only on open cells), so its credits come back first
+ * (released from an open hold, or refunded), under the workspace lock as every settlement. The
+ * manual write then runs again on the settled cell. Rare, so the write's fast path stays one
+ * statement.
+ */
+async function settleOverwrittenCell(db: Queryable, workspaceId: string, columnId: string, row: { person: string } | { company: string }): Promise<void> {
+  await (db as Db).transaction(async (tx) => {
+    await lockWorkspace(tx, workspaceId);
+    const [column] = await tx.select().from(columns).where(eq(columns.id, columnId));
+    if (!column) return;
+    const action = creditActionsOf([column])[column.id] ?? "UNKNOWN";
+    const where = "person" in row ? sql`c.row_id = ${row.person}` : sql`c.company_row_id = ${row.company}`;
+    await failOpenCells(tx, column, { where: sql`${where} and c.paid > 0` }, { error: "Replaced by a manual value", action });
+  });
 }

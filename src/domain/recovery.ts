@@ -103,6 +103,7 @@ export async function recoverExpiredWork(services: Services, options: { workspac
       services.logger.error("recovery of an enrichment run failed", { enrichmentRunId: id, error: describe(error) });
     }
   }
+  await settleEndedRuns(services, options.workspaceId, summary);
   const acted = Object.values(summary).some((n) => n > 0);
   if (acted) services.logger.info("recovered expired work", summary);
   return summary;
@@ -193,6 +194,43 @@ async function recoverRun(services: Services, runId: string, summary: RecoverySu
 }
 
 /**
+ * Runs that ended but still owe a settlement: a run whose task finished (or that was cancelled)
+ * before its request captured its held credits, the request having died — captured now, its
+ * skipped and failed items refunded; and a cancelled run whose task died holding running items —
+ * those items end skipped (run_cancelled) and are refunded.
+ */
+async function settleEndedRuns(services: Services, workspaceId: string | undefined, summary: RecoverySummary): Promise<void> {
+  const { db } = services;
+  const scope = workspaceId ? sql`and r.workspace_id = ${workspaceId}` : sql``;
+  const owing = rowsOf<{ id: string; held: number }>(
+    await db.execute(sql`
+      (select r.id, r.held from enrichment_runs r
+       where r.held > 0 and r.status not in ('pending', 'running') and r.lease_expires_at < now() ${scope}
+       limit ${PER_SWEEP})
+      union
+      (select r.id, r.held from enrichment_runs r
+       where r.status = 'cancelled' and r.lease_expires_at < now() ${scope}
+         and r.id in (select i.run_id from enrichment_run_items i where i.status = 'running')
+       limit ${PER_SWEEP})`),
+  );
+  for (const run of owing) {
+    try {
+      await db.transaction(async (tx) => {
+        await lockWorkspaceOfRun(tx, run.id);
+        await tx.execute(sql`
+          update enrichment_run_items i set status = 'skipped', skipped_reason = 'run_cancelled', completed_at = now(), updated_at = now()
+          from enrichment_runs r
+          where r.id = ${run.id} and i.run_id = r.id and r.status = 'cancelled' and i.status = 'running'`);
+      });
+      await captureRunCredits(db, run.id, null);
+      summary.creditsCaptured += Number(run.held);
+    } catch (error) {
+      services.logger.error("recovery could not settle an ended enrichment run", { enrichmentRunId: run.id, error: describe(error) });
+    }
+  }
+}
+
+/**
  * Ends every lease now, for a process that knows it is the only one working on this database (the
  * Node server over its embedded database, which it owns alone): the leases left in it belonged to a
  * process that is gone, so the first sweep recovers their work at once.
@@ -221,10 +259,11 @@ export async function renewWaitingLeases(db: Services["db"], waiting: WaitingWor
                        from jsonb_array_elements(${jsonParam(cells)}) e)`;
     for (const subject of ["person", "company"] as const) {
       const { cells: table, rowKey } = SUBJECT_TABLES[subject];
+      // skip locked: cells being written right now need no renewal, and a renewal never waits.
       await db.execute(sql`
-        update ${table} c set lease_expires_at = ${until}
-        from ${pairs} w
-        where c.column_id = w.column_id and c.${rowKey} = w.row_id and c.status = 'pending'`);
+        update ${table} set lease_expires_at = ${until}
+        where id in (select c.id from ${table} c join ${pairs} w on c.column_id = w.column_id and c.${rowKey} = w.row_id
+                     where c.status = 'pending' for update of c skip locked)`);
     }
   }
   if (runs.length > 0) {

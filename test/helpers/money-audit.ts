@@ -173,6 +173,15 @@ export function cellStints(events: readonly CellMoneyEvent[], cells: readonly Ce
       if (!tokenChanged || !OPEN.has(e.oldStatus ?? "")) anomalies.push({ reason: "payment kept across a change that is not a carried re-queue", event: e });
       continue;
     }
+    // A carried re-queue of a cell whose hold is still open moves its share into the new hold: the
+    // same payment, now captured or released with the new hold.
+    const moved = oldActive && newActive && tokenChanged && OPEN.has(e.oldStatus ?? "") && e.oldHoldOpen === true && e.oldHold !== e.newHold && e.oldPaid === e.newPaid;
+    if (moved) {
+      const stint = running.get(e.cellId);
+      if (!stint || stint.holdId !== e.oldHold) anomalies.push({ reason: "a moved payment with no stint matching it", event: e });
+      else running.set(e.cellId, { ...stint, holdId: e.newHold ?? null });
+      continue;
+    }
     if (oldActive) {
       const stint = running.get(e.cellId);
       running.delete(e.cellId);

@@ -4,7 +4,7 @@ import { jsonParam } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
 import type { Services } from "../../services";
 import { catalogEntry, type CatalogEntry } from "../catalog";
-import { refundSettledItemsNow, releaseRunCredits } from "./credits";
+import { captureRunCredits, refundSettledItemsNow, releaseRunCredits } from "./credits";
 import { keepLeased } from "../lease";
 import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
 
@@ -227,6 +227,9 @@ export async function runEnrichmentRun(
     const { leaseMs } = services.work;
     const run = await startRun(db, runId, ctx.runId, leaseMs);
     if (!run) return;
+    // A task running proves the dispatch went through: what the run still holds (its request may
+    // have died before capturing it) is charged now, once.
+    await captureRunCredits(db, runId, null);
     const entry = catalogEntry(run.enrichment_slug);
     const target = targetOf(run, entry);
     const watch = cancellationWatch(db, runId, ctx.signal);

@@ -339,7 +339,7 @@ async function openSubmission(
         from list_cells c
         join jsonb_to_recordset(${jsonParam(input)}) as i(ord int, cell_id uuid, run_token uuid, row_id uuid)
           on c.id = i.cell_id and c.run_token = i.run_token
-        where c.column_id = ${column.id}
+        where c.column_id = ${column.id} and c.status in ('pending', 'processing')
         order by c.id
         for update of c`),
     );
