@@ -1,32 +1,28 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { creditHolds, enrichmentRunItems, enrichmentRuns, personCells, workspaces } from "../src/db/schema";
-import { createInProcessDispatcher } from "../src/dispatch/in-process";
-import { DispatchError, type Dispatcher, type TaskRegistry } from "../src/dispatch/types";
+import type { InProcessDispatcher } from "../src/dispatch/in-process";
+import { DispatchError, type Dispatcher } from "../src/dispatch/types";
 import { writeResults } from "../src/domain/cell-store";
 import { recoverExpiredWork } from "../src/domain/recovery";
-import { createLogger } from "../src/services";
-import { createTaskRegistry } from "../src/tasks/registry";
 import { addPeople } from "./helpers/fixtures";
 import { useHarness, type Client } from "./helpers/harness";
+import { switchableTasks } from "./helpers/switchable-tasks";
 
 // Money at the edges of the credit-hold model, against real Postgres: a re-queue racing a failing
 // dispatch, a manual value over a paid open cell, a late result for an ended cell, a cancelled run
 // whose task died. Dispatches can be held back or failed by the test; tasks can be switched off so
 // cells stay open as a lost dispatch leaves them.
 
-let tasksRun = true;
 /** When set, the next dispatch waits for the test and then does what it says. */
 let nextDispatch: { release: Promise<"fail" | "pass"> } | null = null;
-let inProcess: ReturnType<typeof createInProcessDispatcher>;
+let tasks: ReturnType<typeof switchableTasks>;
+let inProcess: InProcessDispatcher;
 
 const h = useHarness({
   dispatcher: (services) => {
-    const real = createTaskRegistry(services);
-    const gated = Object.fromEntries(
-      Object.entries(real).map(([taskId, handler]) => [taskId, (payload: never, ctx: never) => (tasksRun ? (handler as (p: never, c: never) => Promise<void>)(payload, ctx) : Promise.resolve())]),
-    ) as unknown as TaskRegistry;
-    inProcess = createInProcessDispatcher({ registry: gated, logger: createLogger("silent"), retryDelay: { minMs: 5, maxMs: 10 } });
+    tasks = switchableTasks(services);
+    inProcess = tasks.dispatcher;
     const gate = async () => {
       const waiting = nextDispatch;
       nextDispatch = null;
@@ -59,7 +55,7 @@ const cellsOf = (columnId: string) => h.db.select().from(personCells).where(eq(p
 
 describe("a re-queue racing the dispatch that first queued the cells", () => {
   it("is charged by the re-queue when the first dispatch fails: the carried cells' share moved to its hold", async () => {
-    tasksRun = true;
+    tasks.setRunning(true);
     const client = await h.seedWorkspace({ credits: 100 });
     const { listId } = await listOf(client, 3);
     let fail!: (outcome: "fail" | "pass") => void;
@@ -91,7 +87,7 @@ describe("a re-queue racing the dispatch that first queued the cells", () => {
 
 describe("a manual value over a cell whose enrichment is still open and paid", () => {
   it("returns the cell's credits once, and the enrichment never lands on it afterwards", async () => {
-    tasksRun = false;
+    tasks.setRunning(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const { listId } = await listOf(client, 2);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
@@ -122,7 +118,7 @@ describe("a manual value over a cell whose enrichment is still open and paid", (
 
 describe("a result for a cell that has ended", () => {
   it("changes nothing: an abandoned or failed cell stays as it ended, and is not refunded twice", async () => {
-    tasksRun = false;
+    tasks.setRunning(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const { listId } = await listOf(client, 1);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
@@ -144,7 +140,7 @@ describe("a result for a cell that has ended", () => {
 
 describe("a cancelled run whose task died with items running", () => {
   it("has those items skipped and refunded by recovery", async () => {
-    tasksRun = false;
+    tasks.setRunning(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const leadIds: string[] = [];
     for (let i = 0; i < 2; i++) {

@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
 import { enrichmentRunItems, enrichmentRuns, personCells, workspaces } from "../src/db/schema";
-import { createInProcessDispatcher } from "../src/dispatch/in-process";
+import { createInProcessDispatcher, type InProcessDispatcher } from "../src/dispatch/in-process";
 import { refusingDispatcher } from "../src/dispatch/refusing";
 import type { Dispatcher, TaskRegistry } from "../src/dispatch/types";
 import { queueCells } from "../src/domain/cell-store";
@@ -12,6 +12,7 @@ import { createLogger, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { addPeople } from "./helpers/fixtures";
 import { useHarness, type Client } from "./helpers/harness";
+import { switchableTasks } from "./helpers/switchable-tasks";
 
 // Recovery in one process, against real Postgres: work whose lease ran out is dispatched again (and
 // what it still holds captured), work recovered too often ends ABANDONED and refunded. A "lost"
@@ -19,18 +20,17 @@ import { useHarness, type Client } from "./helpers/harness";
 // process that died; then the tasks come back to life and recovery hands the work to them. Sweeps
 // are scoped to the test's workspace, so the other test files' work is never touched.
 
-let alive = false;
-let inProcess: ReturnType<typeof createInProcessDispatcher>;
+let tasks: ReturnType<typeof switchableTasks>;
+let inProcess: InProcessDispatcher;
 const h = useHarness({
   dispatcher: (services) => {
-    const real = createTaskRegistry(services);
-    const lost = Object.fromEntries(
-      Object.entries(real).map(([taskId, handler]) => [taskId, (payload: never, ctx: never) => (alive ? (handler as (p: never, c: never) => Promise<void>)(payload, ctx) : Promise.resolve())]),
-    ) as unknown as TaskRegistry;
-    inProcess = createInProcessDispatcher({ registry: lost, logger: createLogger("silent"), retryDelay: { minMs: 5, maxMs: 10 } });
+    tasks = switchableTasks(services);
+    inProcess = tasks.dispatcher;
     return inProcess;
   },
 });
+/** Whether the tasks do their work; off, a dispatch is lost as with a dead process. */
+const setAlive = (on: boolean) => tasks.setRunning(on);
 
 const withDispatcher = (dispatcher: Dispatcher): Services => ({ ...h.services, dispatcher });
 
@@ -69,7 +69,7 @@ async function drain() {
 
 describe("cells whose lease ran out", () => {
   it("are dispatched again and completed, charged once", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const listId = await listOf(client, 4);
     const created = await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" });
@@ -81,7 +81,7 @@ describe("cells whose lease ran out", () => {
     expect(await recoverExpiredWork(h.services, { workspaceId: client.workspaceId })).toMatchObject({ cellsRedispatched: 0 }); // leases still live
 
     await expireColumn(columnId);
-    alive = true;
+    setAlive(true);
     const summary = await recoverExpiredWork(h.services, { workspaceId: client.workspaceId });
     expect(summary).toEqual({ cellsRedispatched: 4, cellsAbandoned: 0, creditsCaptured: 0, runsRedispatched: 0, runsAbandoned: 0, dispatchFailures: 0 });
     await drain();
@@ -94,7 +94,7 @@ describe("cells whose lease ran out", () => {
   });
 
   it("that were written but never dispatched (the request died) are dispatched and charged once, by recovery", async () => {
-    alive = true;
+    setAlive(true);
     const client = await h.seedWorkspace({ credits: 6 });
     const listId = await listOf(client, 3);
     // A preview's cells queued again the way a request queues them, and then the request died.
@@ -134,7 +134,7 @@ describe("cells whose lease ran out", () => {
   });
 
   it("stay pending under a longer lease when recovery cannot dispatch them, and are counted", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const listId = await listOf(client, 2);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
@@ -150,7 +150,7 @@ describe("cells whose lease ran out", () => {
   });
 
   it("end failed with ABANDONED after too many recoveries, refunded exactly once", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const listId = await listOf(client, 3);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
@@ -177,7 +177,7 @@ describe("cells whose lease ran out", () => {
   });
 
   it("settled while their request still held the credits are captured: the work was done", async () => {
-    alive = true;
+    setAlive(true);
     const client = await h.seedWorkspace({ credits: 10 });
     const listId = await listOf(client, 2);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Fact", isDynamic: false })).body.column.id as string;
@@ -198,12 +198,12 @@ describe("cells whose lease ran out", () => {
   });
 
   it("all become recoverable at once when the process that owns the database says every lease is dead", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const listId = await listOf(client, 2);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
     await drain();
-    alive = true;
+    setAlive(true);
     expect(await recoverExpiredWork(h.services, { workspaceId: client.workspaceId })).toMatchObject({ cellsRedispatched: 0 });
     await expireAllLeases(h.db);
     expect(await recoverExpiredWork(h.services, { workspaceId: client.workspaceId })).toMatchObject({ cellsRedispatched: 2 });
@@ -214,7 +214,7 @@ describe("cells whose lease ran out", () => {
 
 describe("work waiting in this process's own queue", () => {
   it("keeps its leases while it waits, so a long queue is not taken for a dead process", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const listId = await listOf(client, 3);
     const columnId = (await client.post(`/api/lists/${listId}/columns`, { name: "Pitch", isDynamic: true, prompt: "Pitch?" })).body.column.id as string;
@@ -258,7 +258,7 @@ describe("enrichment runs whose lease ran out", () => {
   const expireRun = (runId: string) => h.db.execute(sql`update enrichment_runs set lease_expires_at = now() - interval '1 second' where id = ${runId}`);
 
   it("are dispatched again and complete, charged once", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const leadIds = await people(client, 3);
     const res = await client.post("/api/enrichment", { enrichmentId: "linkedin_posts", scope: { type: "explicit_leads", leadIds } });
@@ -266,7 +266,7 @@ describe("enrichment runs whose lease ran out", () => {
     const runId = res.body.enrichmentRunId as string;
     await drain();
     await expireRun(runId);
-    alive = true;
+    setAlive(true);
     expect(await recoverExpiredWork(h.services, { workspaceId: client.workspaceId })).toMatchObject({ runsRedispatched: 1, runsAbandoned: 0 });
     await drain();
     const [run] = await h.db.select().from(enrichmentRuns).where(eq(enrichmentRuns.id, runId));
@@ -279,7 +279,7 @@ describe("enrichment runs whose lease ran out", () => {
   });
 
   it("fail with ABANDONED after too many recoveries, every item refunded once", async () => {
-    alive = false;
+    setAlive(false);
     const client = await h.seedWorkspace({ credits: 100 });
     const leadIds = await people(client, 2);
     const runId = (await client.post("/api/enrichment", { enrichmentId: "linkedin_posts", scope: { type: "explicit_leads", leadIds } })).body.enrichmentRunId as string;
