@@ -1,5 +1,5 @@
 import { accounts } from "../src/db/schema";
-import { writePersonCell } from "../src/domain/cells";
+import { writePersonCell } from "../src/domain/cell-store";
 import { createList } from "../src/domain/lists";
 import { addColumn, addPeople } from "../test/helpers/fixtures";
 import { fmt, httpClient, runLoad, scratchDatabase, startNodeServer } from "./support";

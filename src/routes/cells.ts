@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { router } from "../context";
-import { writeCompanyCell, writePersonCell } from "../domain/cells";
+import { writeCompanyCell, writePersonCell } from "../domain/cell-store";
 import { freeForm, uuid, validate } from "../validation";
 
 export const cellRoutes = router();

@@ -1,10 +1,11 @@
 import { eq, sql } from "drizzle-orm";
-import { rowsOf, type Db, type Queryable } from "../db/client";
-import { columns } from "../db/schema";
-import { AppError } from "../errors";
-import { failOpenCells, OPEN_CELL } from "./cell-store";
-import { creditActionsOf } from "./column-kinds";
-import { lockWorkspace } from "./credits";
+import { rowsOf, type Db, type Queryable } from "../../db/client";
+import { columns } from "../../db/schema";
+import { AppError } from "../../errors";
+import { failOpenCells } from "./queue";
+import { OPEN_CELL } from "./tables";
+import { creditActionsOf } from "../column-kinds";
+import { lockWorkspace } from "../credits";
 
 export type SnakeCell = {
   id: string;
