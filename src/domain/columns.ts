@@ -5,7 +5,7 @@ import { columns, lists, type ColumnSchema } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { Services } from "../services";
-import { captureHold, failOpenCells, queueCells, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
+import { captureHold, failOpenCells, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
 import { AI_BATCH_SIZE, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
@@ -133,7 +133,7 @@ export async function queueColumnWork(
   const price = plan.kind === "static" ? 0 : priceOf(prices, plan.creditAction, 1).costPerUnit;
   const chargedAtDispatch = plan.kind !== "static" && !plan.chargedInTask;
 
-  const { column, queued, hold } = await db.transaction(async (tx) => {
+  const { column, rowIds, tokens, hold } = await db.transaction(async (tx) => {
     const { available } = await lockWorkspace(tx, input.workspaceId);
     const rows = plan.kind === "static" ? [] : await selectRowsToQueue(tx, input.listId, input.subject, input.columnId ?? null, input.scope);
     // Contact columns are charged in the task, per row sent; the gate still asks for all of them.
@@ -142,32 +142,40 @@ export async function queueColumnWork(
     if (required > available) throw AppError.insufficientCredits(required, available);
 
     const column = await input.write(tx);
-    if (plan.kind === "static" || rows.length === 0) return { column, queued: [], hold: null };
-    return {
-      column,
-      ...(await queueCells(tx, column, rows.map((row) => row.rowId), {
-        hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null,
-        leaseMs: work.leaseMs,
-      })),
-    };
+    if (plan.kind === "static" || rows.length === 0) return { column, rowIds: [], tokens: null, hold: null };
+    const options = { hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null, leaseMs: work.leaseMs };
+    const ids = rows.map((row) => row.rowId);
+    if (!input.columnId) {
+      // A column created right here has no cells to carry over: the plain insert. Rows cannot
+      // vanish meanwhile (deleting rows takes the workspace lock held here), so the cells queued are
+      // those of `ids`; a failed dispatch finds them by their hold, or by their rows.
+      const fresh = await queueCellsOfNewColumn(tx, column, ids, options);
+      return { column, rowIds: fresh.count > 0 ? ids : [], tokens: null, hold: fresh.hold };
+    }
+    const { queued, hold } = await queueCells(tx, column, ids, options);
+    return { column, rowIds: queued.map((cell) => cell.rowId), tokens: queued.map((cell) => cell.runToken), hold };
   });
-  if (plan.kind === "static" || queued.length === 0) return { column, queuedRowIds: [], dispatch: null };
+  if (plan.kind === "static" || rowIds.length === 0) return { column, queuedRowIds: [], dispatch: null };
 
-  const tokens = queued.map((cell) => cell.runToken);
   let batch: BatchTriggerResult;
   try {
     batch = await dispatcher.batchTrigger(
       plan.taskId,
-      chunk(queued.map((cell) => cell.rowId), AI_BATCH_SIZE).map((rowIds) => ({ columnId: column.id, rowIds })),
+      chunk(rowIds, AI_BATCH_SIZE).map((ids) => ({ columnId: column.id, rowIds: ids })),
     );
   } catch (error) {
     await db.transaction(async (tx) => {
       await lockWorkspace(tx, input.workspaceId);
-      await failOpenCells(tx, column, { runTokens: tokens }, { error: "DISPATCH_FAILED", action: plan.creditAction });
+      // A cell moved meanwhile to a re-queue's hold (a generate racing this dispatch) is that
+      // request's to settle, so a new column's cells are found by this hold, not by column.
+      const queuedHere = tokens
+        ? { runTokens: tokens }
+        : { where: hold ? sql`c.hold_id = ${hold.id}` : sql`c.${SUBJECT_TABLES[column.subject].rowKey} in ${uuidSet(rowIds)}` };
+      await failOpenCells(tx, column, queuedHere, { error: "DISPATCH_FAILED", action: plan.creditAction });
       if (hold) await releaseHold(tx, input.workspaceId, hold.id);
     });
     if (!(error instanceof DispatchError)) throw error;
-    logger.warn("column dispatch failed", { columnId: column.id, rows: queued.length, error: error.message });
+    logger.warn("column dispatch failed", { columnId: column.id, rows: rowIds.length, error: error.message });
     throw new AppError("DISPATCH_FAILED", "The enrichment task could not be dispatched; the cells were marked failed", { status: 500 });
   }
 
@@ -182,7 +190,7 @@ export async function queueColumnWork(
   const recorded = updated.length > 0;
   // Deleted while it was being dispatched: its cells are gone (and settled), so its runs have nothing to do.
   if (!recorded) await dispatcher.cancel([batch.batchId, ...batch.runIds]);
-  return { column, queuedRowIds: queued.map((cell) => cell.rowId), dispatch: batch };
+  return { column, queuedRowIds: rowIds, dispatch: batch };
 }
 
 const duplicateHiringStatus = () =>

@@ -117,6 +117,49 @@ export async function queueCells(
 }
 
 /**
+ * queueCells for a column created in this transaction, which has no cells yet: a plain insert (no
+ * upsert, nothing to carry over), the fast path of column creation. Returns how many cells were
+ * queued and the hold; the cells are the new column's only open cells, so a failed dispatch fails
+ * them all.
+ */
+export async function queueCellsOfNewColumn(
+  tx: Queryable,
+  column: { id: string; listId: string; workspaceId: string; subject: Subject },
+  rowIds: readonly string[],
+  options: { hold: { price: number; action: string } | null; leaseMs: number },
+): Promise<{ count: number; hold: { id: string; amount: number } | null }> {
+  if (rowIds.length === 0) return { count: 0, hold: null };
+  const t = SUBJECT_TABLES[column.subject];
+  const price = sql`${options.hold?.price ?? 0}::int`;
+  const rows = sql`select r.id, r.list_id from ${t.rows} r where r.list_id = ${column.listId} and r.id in ${uuidSet(rowIds)}`;
+  const [outcome] = rowsOf<{ queued: string | number; hold_id: string | null; held: string | number | null }>(
+    await tx.execute(sql`
+      with hold as (
+        insert into credit_holds (workspace_id, column_id, action, amount, units, lease_expires_at)
+        select ${column.workspaceId}, ${column.id}, ${options.hold?.action ?? ""}, ${price} * count(*), count(*), ${leaseFromNow(options.leaseMs)}
+        from (${rows}) r
+        having ${price} > 0 and count(*) > 0
+        returning id, amount
+      ), queued as (
+        insert into ${t.cells} (list_id, column_id, ${t.rowKey}, status, metadata, run_token, paid, hold_id, lease_expires_at)
+        select r.list_id, ${column.id}, r.id, 'pending', '{}'::jsonb, uuid_generate_v7(),
+               case when exists (select 1 from hold) then ${price} else 0 end, (select id from hold), ${leaseFromNow(options.leaseMs)}
+        from (${rows}) r
+        returning 1
+      ), holding as (
+        update workspaces set credit_held = credit_held + (select amount from hold), updated_at = now()
+        where id = ${column.workspaceId} and exists (select 1 from hold)
+        returning id
+      )
+      select (select count(*) from queued) as queued, (select id from hold) as hold_id, (select amount from hold) as held`),
+  );
+  return {
+    count: Number(outcome?.queued ?? 0),
+    hold: outcome?.hold_id ? { id: outcome.hold_id, amount: Number(outcome.held ?? 0) } : null,
+  };
+}
+
+/**
  * The dispatch that an open hold covered went through: what the hold still holds becomes one charge
  * (a ledger row keyed by `dedupeKey`, units the cells it still covers), and the hold closes. Cells
  * that ended without a value meanwhile gave their share back, so they are not charged; no cell is
