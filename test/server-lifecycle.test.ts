@@ -56,9 +56,13 @@ async function startServer(dataDir: string, extra: Record<string, string> = {}):
   const proc = run("src/node.ts", [], { DATA_DIR: dataDir, ...extra });
   let exit: Exit | null = null;
   void proc.exited.then((e) => (exit = e));
-  const url = await waitFor("the server to listen", () => {
+  // The whole banner: its lines may reach the pipe in separate chunks, and the last one says
+  // whether a key was printed (a new database) or not (an existing one).
+  const url = await waitFor("the server to listen and print its banner", () => {
     if (exit) throw new Error(`server exited (${exit.code}) before it listened:\n${proc.stdout()}${proc.stderr()}`);
-    return /listening on (http:\/\/\S+)/.exec(proc.stdout())?.[1];
+    const out = proc.stdout();
+    if (!/^(Try: curl|Existing database)/m.test(out)) return undefined;
+    return /listening on (http:\/\/\S+)/.exec(out)?.[1];
   });
   return { ...proc, url };
 }
