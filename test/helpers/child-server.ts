@@ -71,8 +71,9 @@ async function startChild(
   });
   let output = "";
   let exit: ChildExit | null = null;
+  // "close", not "exit": it comes after the pipes are drained, so the output is complete.
   const exited = new Promise<ChildExit>((resolve) =>
-    proc.once("exit", (code, signal) => {
+    proc.once("close", (code, signal) => {
       exit = { code, signal };
       resolve(exit);
     }),
