@@ -97,3 +97,10 @@ export function creditActionsOf(columns: ReadonlyArray<{ id: string; enrichmentT
   }
   return actions;
 }
+
+/** The payloads of one dispatch of a column's rows: one run per batch of AI_BATCH_SIZE rows. */
+export function columnTaskPayloads(columnId: string, rowIds: readonly string[]): Array<{ columnId: string; rowIds: string[] }> {
+  const payloads: Array<{ columnId: string; rowIds: string[] }> = [];
+  for (let start = 0; start < rowIds.length; start += AI_BATCH_SIZE) payloads.push({ columnId, rowIds: rowIds.slice(start, start + AI_BATCH_SIZE) });
+  return payloads;
+}

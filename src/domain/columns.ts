@@ -6,7 +6,7 @@ import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { Services } from "../services";
 import { captureHold, failOpenCells, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
-import { AI_BATCH_SIZE, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
+import { columnTaskPayloads, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
 import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
@@ -89,12 +89,6 @@ export function defineColumn(input: NewColumn): ColumnDefinition {
   };
 }
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
-  return chunks;
-}
-
 export type QueueOutcome = { column: ColumnRecord; queuedRowIds: string[]; dispatch: BatchTriggerResult | null };
 
 /**
@@ -161,7 +155,7 @@ export async function queueColumnWork(
   try {
     batch = await dispatcher.batchTrigger(
       plan.taskId,
-      chunk(rowIds, AI_BATCH_SIZE).map((ids) => ({ columnId: column.id, rowIds: ids })),
+      columnTaskPayloads(column.id, rowIds),
     );
   } catch (error) {
     await db.transaction(async (tx) => {

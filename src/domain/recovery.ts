@@ -4,7 +4,7 @@ import { columns } from "../db/schema";
 import { jsonParam, uuidSet } from "../db/sql";
 import type { Logger, Services } from "../services";
 import { captureHold, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
-import { AI_BATCH_SIZE, planColumn, type Subject } from "./column-kinds";
+import { columnTaskPayloads, planColumn, type Subject } from "./column-kinds";
 import { lockWorkspace } from "./credits";
 import { captureRunCredits, lockWorkspaceOfRun, releaseRunCredits } from "./enrichment-runs/credits";
 
@@ -40,12 +40,6 @@ const emptySummary = (): RecoverySummary => ({ cellsRedispatched: 0, cellsAbando
 
 /** At most this many columns and runs are picked up per sweep; the next sweep takes the rest. */
 const PER_SWEEP = 100;
-
-function chunk<T>(items: readonly T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
-  return chunks;
-}
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -141,7 +135,7 @@ async function recoverColumn(services: Services, columnId: string, summary: Reco
   try {
     batch = await services.dispatcher.batchTrigger(
       plan.taskId,
-      chunk(picked.rowIds, AI_BATCH_SIZE).map((rowIds) => ({ columnId, rowIds })),
+      columnTaskPayloads(columnId, picked.rowIds),
     );
   } catch (error) {
     // The cells stay pending under their new lease: the next sweep tries again, and counts it.
