@@ -9,7 +9,7 @@ import { createInProcessDispatcher } from "../src/dispatch/in-process";
 import type { TaskContext } from "../src/dispatch/types";
 import { planColumn, TYPED_KINDS, type EnrichmentType } from "../src/domain/column-kinds";
 import { captureHold, queueCells as storeQueueCells } from "../src/domain/cell-store";
-import { chargeCredits, lockWorkspace } from "../src/domain/credits";
+import { lockWorkspace } from "../src/domain/credits";
 import { TASK_FAILED, type ColumnTaskOptions } from "../src/domain/enrichment/run-column-task";
 import { createList } from "../src/domain/lists";
 import {

@@ -1,6 +1,6 @@
 import { eq, inArray } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { companyRows, leads, lists, personCells, personRows } from "../src/db/schema";
+import { companyRows, leads, personCells, personRows } from "../src/db/schema";
 import { createList } from "../src/domain/lists";
 import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client, type Json } from "./helpers/harness";
 

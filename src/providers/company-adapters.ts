@@ -8,7 +8,7 @@ import { createHttpClient, failedOutcome, type HttpClient, type HttpClientOption
 import type { ProviderEnv } from "./index";
 import { blankAsUnset, describeIssues, malformed, parseProviderEnv, personName } from "./common";
 import { createSiteCrawler, crawlText, DEFAULT_USER_AGENT, entryUrlsOf, type Crawl, type CrawledPage, type SiteCrawler, type SiteCrawlSettings } from "./crawl";
-import type { CellProvider, CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
+import type { CellProvider, CellRequest, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
 import { valueMisfit, valueSchemaOf } from "./value-schema";
 
 // The real providers of the company enrichments and the LinkedIn posts, each configured from the

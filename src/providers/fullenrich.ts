@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { domainKey, splitName } from "../domain/normalize";
 import { createHttpClient, failedOutcome, ProviderRequestError, type HttpClient } from "./http";
-import { isContactField, type BulkContactApi, type BulkContactProvider, type BulkOutcome, type ContactField, type ContactKey } from "./bulk";
-import type { CellProvider, CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
+import { type BulkContactApi, type BulkContactProvider, type BulkOutcome, type ContactField, type ContactKey } from "./bulk";
+import type { CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
 
 export { isBulkContactProvider, isContactField, type BulkContactApi, type BulkContactProvider, type BulkOutcome, type ContactField, type ContactKey } from "./bulk";
 

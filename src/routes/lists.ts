@@ -7,7 +7,6 @@ import { AppError } from "../errors";
 import { deleteList } from "../domain/removals";
 import { createList, listCounts, requireList } from "../domain/lists";
 import { columnView, companyCellView, companyRowView, listView, personCellView, rowView } from "../domain/views";
-import type { Services } from "../services";
 import { LIMITS } from "../limits";
 import { text, uuid, validate } from "../validation";
 

@@ -133,7 +133,7 @@ export async function writeCompanyCell(
  * statement.
  */
 async function settleOverwrittenCell(db: Queryable, workspaceId: string, columnId: string, row: { person: string } | { company: string }): Promise<void> {
-  await (db as Db).transaction(async (tx) => {
+  await db.transaction(async (tx) => {
     await lockWorkspace(tx, workspaceId);
     const [column] = await tx.select().from(columns).where(eq(columns.id, columnId));
     if (!column) return;

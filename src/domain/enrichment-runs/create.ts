@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { rowsOf, type Queryable } from "../../db/client";
+import type { Queryable } from "../../db/client";
 import { jsonParam } from "../../db/sql";
 import { enrichmentRuns } from "../../db/schema";
 import { AppError } from "../../errors";
