@@ -1,5 +1,5 @@
 import { eq, sql } from "drizzle-orm";
-import { rowsOf, type Db, type Queryable } from "../../db/client";
+import { rowsOf, type Queryable } from "../../db/client";
 import { columns } from "../../db/schema";
 import { AppError } from "../../errors";
 import { failOpenCells } from "./queue";
