@@ -1,33 +1,28 @@
 import { sql } from "drizzle-orm";
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { ExecutionContext } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./context";
 import { authenticateRequest } from "./domain/accounts";
 import { AppError, handleError } from "./errors";
 import { uuidv7 } from "./ids";
-import { accountRoutes } from "./routes/account";
-import { cellRoutes } from "./routes/cells";
-import { columnRoutes } from "./routes/columns";
-import { companyRoutes } from "./routes/companies";
-import { creditRoutes } from "./routes/credits";
-import { enrichmentRunRoutes } from "./routes/enrichment";
-import { enrichmentCatalogRoutes } from "./routes/enrichments";
-import { leadRoutes } from "./routes/leads";
-import { listRoutes } from "./routes/lists";
-import { rowRoutes } from "./routes/rows";
+import { MAX_BODY_BYTES } from "./limits";
+import { apiRoutes, openApiDocument } from "./routes";
 import { webhookRoutes, workAfterResponse } from "./routes/webhooks";
 import type { Logger, ServicesFactory } from "./services";
 
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** /healthz answers "down" rather than hang when the database does not answer within this. */
 const HEALTH_TIMEOUT_MS = 2_000;
 
 export type AppOptions = {
   /** One info line per request (the Node server; Workers have their own request logs). */
   requestLog?: Logger;
+  /** Serves public/ (the Node server; a Worker's static assets are served before it runs). */
+  staticFiles?: MiddlewareHandler<AppEnv>;
 };
 
 export function createApp(buildServices: ServicesFactory, options: AppOptions = {}) {
@@ -54,12 +49,7 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
   });
 
   const withServices: MiddlewareHandler<AppEnv> = async (c, next) => {
-    let executionCtx: { waitUntil(p: Promise<unknown>): void } | undefined;
-    try {
-      executionCtx = c.executionCtx;
-    } catch {
-      executionCtx = undefined; // Node has no execution context
-    }
+    const executionCtx = executionContextOf(c);
     const { services, release } = await buildServices(c.req.raw, executionCtx);
     c.set("services", services);
     try {
@@ -82,7 +72,7 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
   // Provider callbacks: public (each proves itself by its signature), so outside the API key check.
   app.use("/webhooks/*", withServices);
 
-  app.use("/api/*", async (c, next) => {
+  const requireApiKey: MiddlewareHandler<AppEnv> = async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const { db, requestsPerMinute } = c.var.services;
@@ -98,31 +88,37 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
     }
     c.set("principal", authentication.principal);
     await next();
-  });
+  };
+  app.use("/api/*", requireApiKey);
 
   app.use(
     "/api/*",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
-      },
+      onError: tooLarge,
     }),
   );
 
-  app.route("/api", accountRoutes);
-  app.route("/api", creditRoutes);
-  app.route("/api", leadRoutes);
-  app.route("/api", listRoutes);
-  app.route("/api", rowRoutes);
-  app.route("/api", companyRoutes);
-  app.route("/api", cellRoutes);
-  app.route("/api", enrichmentCatalogRoutes);
-  app.route("/api", enrichmentRunRoutes);
-  app.route("/api", columnRoutes);
+  app.route("/", apiRoutes());
   app.route("/webhooks", webhookRoutes);
 
-  app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "see README.md", health: "/healthz" }));
+  app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "/docs", openapi: "/openapi.json", mcp: "/mcp", health: "/healthz" }));
+  app.get("/openapi.json", (c) => c.json(openApiDocument()));
+  // Rendered in the browser from /openapi.json by the script the app itself serves: no CDN, no fonts
+  // from elsewhere, no telemetry, so the reference works offline.
+  app.get(
+    "/docs",
+    Scalar({
+      url: "/openapi.json",
+      cdn: "/assets/vendor/scalar-api-reference.js",
+      pageTitle: "Lead enrichment API reference",
+      withDefaultFonts: false,
+      telemetry: false,
+      hideClientButton: false,
+      showDeveloperTools: "never",
+    }),
+  );
+  if (options.staticFiles) app.use("/assets/*", options.staticFiles);
   app.get("/healthz", withServices, async (c) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const answered = await Promise.race([
@@ -157,3 +153,16 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
 }
 
 export type App = ReturnType<typeof createApp>;
+
+const tooLarge = (): never => {
+  throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
+};
+
+/** The Worker's execution context; Node has none. */
+function executionContextOf(c: Context<AppEnv>): ExecutionContext | undefined {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined;
+  }
+}

@@ -8,6 +8,9 @@
 // or a first and a last name joined) is at most INDEX_KEY_CHARS long: at most 2,000 bytes beside the
 // uuid it is indexed with, well under PostgreSQL's btree row limit of 2,704 bytes.
 
+/** Largest request body the API reads (/api and /mcp); past it, 413 PAYLOAD_TOO_LARGE. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
 /** Largest value of a PostgreSQL `integer` (int4) column. */
 export const INT4_MAX = 2_147_483_647;
 

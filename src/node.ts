@@ -3,7 +3,9 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { count } from "drizzle-orm";
 import { runAdminCommand } from "./admin-commands";
+import { serveStatic } from "@hono/node-server/serve-static";
 import { createApp } from "./app";
+import { copyVendorAssets, PUBLIC_DIR } from "./vendor-assets";
 import { failAndExit, oneLine } from "./cli";
 import { controlChannelPath, openControlChannel, type ControlChannel } from "./control-channel";
 import type { Db } from "./db/client";
@@ -56,7 +58,8 @@ async function start(): Promise<void> {
     const demoKey = await ensureDemoAccount(database.db);
     const tasks = startBackgroundTasks(env, logger, () => services());
     const services = (): Services => kit.services({ db: database.db, dispatcher: tasks.dispatcher });
-    const app = createApp(() => ({ services: services() }), { requestLog: logger });
+    await copyVendorAssets();
+    const app = createApp(() => ({ services: services() }), { requestLog: logger, staticFiles: serveStatic({ root: PUBLIC_DIR }) });
     // This process alone owns the embedded database, so every lease in it belonged to a process that
     // is gone: recovery may take its work at once instead of waiting for the leases to run out.
     // Before listening, so no lease of this process's own requests is cut short.
@@ -189,6 +192,7 @@ function printBanner(server: Server, database: OpenDatabase, inProcess: boolean,
   } else {
     console.log(`Existing database. For a fresh key: npm run admin -- rotate-key --email ${DEMO_EMAIL}`);
   }
+  console.log(`Reference: ${url}/docs (OpenAPI: ${url}/openapi.json; MCP: ${url}/mcp)`);
 }
 
 type Running = {

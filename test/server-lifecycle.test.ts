@@ -57,12 +57,12 @@ async function startServer(dataDir: string, extra: Record<string, string> = {}):
   const proc = run("src/node.ts", [], { DATA_DIR: dataDir, ...extra });
   let exit: Exit | null = null;
   void proc.exited.then((e) => (exit = e));
-  // The whole banner: its lines may reach the pipe in separate chunks, and the last one says
-  // whether a key was printed (a new database) or not (an existing one).
+  // The whole banner: its lines may reach the pipe in separate chunks; the last one names the
+  // reference, after the lines saying whether a key was printed (a new database) or not.
   const url = await waitFor("the server to listen and print its banner", () => {
     if (exit) throw new Error(`server exited (${exit.code}) before it listened:\n${proc.stdout()}${proc.stderr()}`);
     const out = proc.stdout();
-    if (!/^(Try: curl|Existing database)/m.test(out)) return undefined;
+    if (!/^Reference: /m.test(out)) return undefined;
     return /listening on (http:\/\/\S+)/.exec(out)?.[1];
   });
   return { ...proc, url };
@@ -123,6 +123,16 @@ describe("the embedded database has one owner", () => {
     const first = await startServer(dataDir);
     expect(first.stdout()).toContain(`database: pglite, ${join(dataDir, "pglite")}`);
     expect(first.stdout()).toContain(`Existing database. For a fresh key: npm run admin -- rotate-key --email ${DEMO_EMAIL}`);
+    expect(first.stdout()).toContain(`Reference: ${first.url}/docs (OpenAPI: ${first.url}/openapi.json; MCP: ${first.url}/mcp)`);
+    // The reference loads only what this server serves: its page, the document and the script.
+    const docs = await fetch(`${first.url}/docs`);
+    expect(docs.status).toBe(200);
+    const script = /<script src="(\/assets\/[^"]+)"><\/script>/.exec(await docs.text())?.[1];
+    expect(script).toBe("/assets/vendor/scalar-api-reference.js");
+    const served = await fetch(`${first.url}${script}`);
+    expect({ status: served.status, type: served.headers.get("content-type") }).toEqual({ status: 200, type: expect.stringMatching(/javascript/) });
+    expect((await served.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000);
+    expect((await fetch(`${first.url}/openapi.json`)).status).toBe(200);
 
     // A second server on the same folder: one line, at once, non-zero; the first keeps serving.
     const second = run("src/node.ts", [], { DATA_DIR: dataDir });

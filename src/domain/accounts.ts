@@ -141,3 +141,20 @@ export async function revokeApiKey(db: Db, by: { email?: string; accountId?: str
     .returning({ id: apiKeys.id });
   return { accountId: account.id, revoked: revoked.length };
 }
+
+/** What GET /api/account answers: the caller's account, profile, workspace and balance. */
+export async function accountSummary(db: Queryable, accountId: string) {
+  const [row] = await db
+    .select({ account: accounts, workspace: workspaces })
+    .from(accounts)
+    .innerJoin(workspaces, eq(workspaces.id, accounts.workspaceId))
+    .where(eq(accounts.id, accountId));
+  if (!row) throw AppError.notFound("Account");
+  const { account, workspace } = row;
+  return {
+    account: { id: account.id, email: account.email, fullName: account.fullName },
+    profile: { firstName: account.firstName, lastName: account.lastName },
+    workspace: { id: workspace.id, name: workspace.name, plan: workspace.plan },
+    credits: { balance: workspace.creditBalance },
+  };
+}

@@ -1,12 +1,14 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Queryable, type Tx } from "../db/client";
 import { jsonParam, uuidSet } from "../db/sql";
-import { columns, lists, type ColumnSchema } from "../db/schema";
+import { columns, lists } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
+import type { createColumnBody, updateColumnBody } from "../routes/columns/schemas";
 import type { Services } from "../services";
 import { captureHold, failOpenCells, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
-import { columnTaskPayloads, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type EnrichmentType, type Subject } from "./column-kinds";
+import { columnTaskPayloads, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
 import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
@@ -22,19 +24,8 @@ export const PREVIEW_ROW_COUNT = 3;
 export const DEFAULT_NEWS_TIME_PERIOD = "3m";
 
 export const TIME_PERIODS = ["1m", "3m", "6m", "1y", "all"] as const;
-export type ColumnConfig = { timePeriod?: (typeof TIME_PERIODS)[number] };
 
-export type NewColumn = {
-  name: string;
-  isDynamic: boolean;
-  prompt?: string | null;
-  subject: Subject;
-  dataSource?: "web" | "profile";
-  enrichmentType?: EnrichmentType;
-  schema?: ColumnSchema;
-  config?: ColumnConfig;
-  isPreview: boolean;
-};
+export type NewColumn = z.output<typeof createColumnBody>;
 
 type ColumnDefinition = Omit<typeof columns.$inferInsert, "listId" | "workspaceId" | "position">;
 
@@ -259,7 +250,7 @@ export async function listColumns(db: Queryable, workspaceId: string, listId: st
   return found.map(columnView);
 }
 
-export type ColumnPatch = { name?: string; isFilter?: boolean; position?: number; isPreview?: false };
+export type ColumnPatch = z.output<typeof updateColumnBody>;
 
 /** Renames, flags or moves a column; `isPreview: false` on a preview column promotes it (credit-gated, queues the uncovered rows). */
 export async function updateColumn(

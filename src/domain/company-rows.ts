@@ -1,9 +1,11 @@
 import { asc, and, eq, sql, type SQL } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Db, type Queryable } from "../db/client";
 import { jsonParam, uuidSet } from "../db/sql";
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core";
 import { columns, companyCells, companyRows } from "../db/schema";
 import { AppError } from "../errors";
+import type { addCompanyBody, updateCompanyBody } from "../routes/companies/schemas";
 import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
 import { settleCellsOfRemovedRows } from "./removals";
@@ -14,16 +16,7 @@ export type CompanyRow = typeof companyRows.$inferSelect;
 
 type Text = string | null | undefined;
 
-export type CompanyInput = {
-  name: string;
-  domain?: Text;
-  linkedinUrl?: Text;
-  industry?: Text;
-  employeeCount?: number | null;
-  location?: Text;
-  website?: Text;
-  description?: Text;
-};
+export type CompanyInput = z.output<typeof addCompanyBody>;
 
 /** `created`: the row was inserted by this call (false: an existing row matched and had its empty fields filled). */
 export type CompanyUpsert = { row: CompanyRow; created: boolean };
@@ -310,7 +303,7 @@ export async function listCompanyRows(db: Queryable, workspaceId: string, listId
   };
 }
 
-export type CompanyPatch = Partial<Omit<CompanyInput, "name">> & { name?: string };
+export type CompanyPatch = z.output<typeof updateCompanyBody>;
 
 /**
  * Overwrites the given fields of one company row (a missing field is left alone, null clears it).

@@ -1,8 +1,10 @@
 import { and, desc, eq, ilike, lt, or, sql, type SQL } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Db, type Queryable } from "../db/client";
 import { uuidSet } from "../db/sql";
 import { leads, lists, type LeadLocation } from "../db/schema";
 import { AppError } from "../errors";
+import type { createLeadBody, listLeadsQuery, updateLeadBody } from "../routes/leads/schemas";
 import { syncBuiltInCells } from "./built-in-columns";
 import { upsertCompanyRows } from "./company-rows";
 import { isUniqueViolation } from "./credits";
@@ -12,25 +14,13 @@ export type LeadType = "person" | "company";
 
 type Text = string | null | undefined;
 
+export type NewLead = z.output<typeof createLeadBody>;
+
 /**
  * The writable fields of a lead as the API takes them. On create a missing or null field is empty;
  * on update a missing field is left alone and null clears it.
  */
-export type LeadFields = {
-  name?: { full?: Text; first?: Text; last?: Text };
-  title?: Text;
-  company?: { name?: Text; domain?: Text };
-  location?: { city?: Text; state?: Text; country?: Text; raw?: Text };
-  socials?: { url: string }[];
-  contacts?: { value: string }[];
-  domain?: Text;
-  industry?: Text;
-  size?: Text;
-  attributes?: Record<string, unknown>;
-  raw?: Record<string, unknown>;
-};
-
-export type NewLead = LeadFields & { type: LeadType; listIds?: string[] };
+export type LeadFields = Omit<z.output<typeof updateLeadBody>, "id" | "type">;
 
 type LeadRow = typeof leads.$inferSelect;
 
@@ -442,7 +432,7 @@ export async function getLead(db: Queryable, workspaceId: string, id: string): P
   return lead;
 }
 
-export type LeadFilters = Partial<Record<"q" | "name" | "title" | "company" | "domain" | "email" | "industry" | "location", string>>;
+export type LeadFilters = Omit<z.output<typeof listLeadsQuery>, "id" | "type" | "limit" | "cursor">;
 
 /** `%text%` for ILIKE, with the caller's own wildcards matched literally. */
 const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

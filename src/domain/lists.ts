@@ -1,16 +1,22 @@
-import { sql } from "drizzle-orm";
+import { and, asc, desc, eq, sql } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Db, type Queryable } from "../db/client";
 import { uuidSet } from "../db/sql";
-import { columns, lists } from "../db/schema";
+import { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
+import type { createListBody, sheetQuery, updateListBody } from "../routes/lists/schemas";
 import { BUILT_IN_PERSON_COLUMNS } from "./built-in-columns";
-import { listView, type ListView } from "./views";
+import { columnView, companyCellView, companyRowView, listView, personCellView, rowView, type ListView } from "./views";
 
-export type NewList = { name?: string | null; description?: string | null; leadType?: "person" | "company" | "mixed" };
+export type NewList = z.output<typeof createListBody>;
+export type ListChanges = z.output<typeof updateListBody>;
+export type SheetSegment = z.output<typeof sheetQuery>["segment"];
+
+const UNTITLED = "Untitled List";
 
 /** A list and its built-in columns, all or nothing. */
 export async function createList(db: Db, workspaceId: string, input: NewList): Promise<ListView> {
-  const name = input.name?.trim() ? input.name.trim() : "Untitled List";
+  const name = input.name?.trim() ? input.name.trim() : UNTITLED;
   return db.transaction(async (tx) => {
     const [list] = await tx
       .insert(lists)
@@ -60,4 +66,79 @@ export async function requireList(db: Queryable, workspaceId: string, listId: st
   const [list] = await db.select().from(lists).where(sql`${lists.id} = ${listId} and ${lists.workspaceId} = ${workspaceId}`);
   if (!list) throw AppError.notFound("List");
   return list;
+}
+
+/** The workspace's lists, newest first, with their counts. */
+export async function listLists(db: Queryable, workspaceId: string): Promise<ListView[]> {
+  const rows = await db.select().from(lists).where(eq(lists.workspaceId, workspaceId)).orderBy(desc(lists.createdAt), desc(lists.id));
+  const counts = await listCounts(
+    db,
+    rows.map((l) => l.id),
+  );
+  return rows.map((l) => listView(l, counts.get(l.id)!));
+}
+
+// The sheet is for small lists; bigger ones page through the rows.
+const SHEET_ROW_LIMIT = 1000;
+
+/**
+ * One side of a list as a sheet: its first SHEET_ROW_LIMIT people (or companies) by position, the
+ * columns of that subject (previews left out) and the rows' cells. 404 for another workspace's list.
+ */
+export async function listSheet(db: Queryable, workspaceId: string, listId: string, segment: SheetSegment) {
+  const list = await requireList(db, workspaceId, listId);
+  const counts = (await listCounts(db, [listId])).get(listId)!;
+  const subject = segment === "people" ? "person" : "company";
+  const sheetColumns = await db
+    .select()
+    .from(columns)
+    .where(and(eq(columns.listId, listId), eq(columns.subject, subject), eq(columns.isPreview, false)))
+    .orderBy(asc(columns.position), asc(columns.id));
+  if (segment === "people") {
+    const rows = await db.select().from(personRows).where(eq(personRows.listId, listId)).orderBy(asc(personRows.position)).limit(SHEET_ROW_LIMIT);
+    const cells = rows.length
+      ? await db
+          .select()
+          .from(personCells)
+          .where(and(eq(personCells.listId, listId), sql`${personCells.rowId} in ${uuidSet(rows.map((r) => r.id))}`))
+          .orderBy(asc(personCells.id))
+      : [];
+    return {
+      sheet: listView(list, counts),
+      rows: rows.map(rowView),
+      columns: sheetColumns.map(columnView),
+      cells: cells.map(personCellView),
+      truncated: counts.rowCount > rows.length,
+    };
+  }
+  const rows = await db.select().from(companyRows).where(eq(companyRows.listId, listId)).orderBy(asc(companyRows.position)).limit(SHEET_ROW_LIMIT);
+  const cells = rows.length
+    ? await db
+        .select()
+        .from(companyCells)
+        .where(and(eq(companyCells.listId, listId), sql`${companyCells.companyRowId} in ${uuidSet(rows.map((r) => r.id))}`))
+        .orderBy(asc(companyCells.id))
+    : [];
+  return {
+    sheet: listView(list, counts),
+    rows: rows.map(companyRowView),
+    columns: sheetColumns.map(columnView),
+    cells: cells.map(companyCellView),
+    truncated: counts.companyCount > rows.length,
+  };
+}
+
+/** Renames a list and/or sets its description; a blank or null name becomes "Untitled List". */
+export async function updateList(db: Queryable, workspaceId: string, input: ListChanges, now: Date): Promise<ListView> {
+  const changes: Partial<typeof lists.$inferInsert> = { updatedAt: now };
+  if (input.name !== undefined) changes.name = input.name?.trim() ? input.name.trim() : UNTITLED;
+  if (input.description !== undefined) changes.description = input.description;
+  const [list] = await db
+    .update(lists)
+    .set(changes)
+    .where(and(eq(lists.id, input.id), eq(lists.workspaceId, workspaceId)))
+    .returning();
+  if (!list) throw AppError.notFound("List");
+  const counts = (await listCounts(db, [list.id])).get(list.id)!;
+  return listView(list, counts);
 }

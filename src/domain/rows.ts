@@ -1,8 +1,10 @@
 import { and, asc, eq, sql } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Db, type Queryable } from "../db/client";
 import { jsonParam, uuidSet } from "../db/sql";
 import { columns, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
+import type { personRowFields, rowPageQuery } from "../routes/rows/schemas";
 import { syncBuiltInCells } from "./built-in-columns";
 import { cleanText, lockListMembers, upsertCompanyRows } from "./company-rows";
 import { isUniqueViolation } from "./credits";
@@ -11,21 +13,8 @@ import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, emailKey, joinName, linkedinKey, splitName, textKey } from "./normalize";
 import { personCellView, rowView } from "./views";
 
-type Text = string | null | undefined;
-
-export type PersonInput = {
-  firstName?: Text;
-  lastName?: Text;
-  company?: Text;
-  role?: Text;
-  linkedinUrl?: Text;
-  location?: Text;
-  domain?: Text;
-  email?: Text;
-  phone?: Text;
-  /** Values for the list's own (non-built-in) person columns, written as completed cells. */
-  customColumns?: Record<string, unknown>;
-};
+/** A person to add; `customColumns` holds values for the list's own (non-built-in) person columns. */
+export type PersonInput = z.output<typeof personRowFields>;
 
 export type PersonRow = typeof personRows.$inferSelect;
 
@@ -428,7 +417,7 @@ export async function getPersonRow(db: Queryable, listId: string, rowId: string)
 }
 
 /** One page of the list's rows by position, each with its cells (by column position): three queries per page. */
-export async function listPersonRows(db: Queryable, workspaceId: string, listId: string, page: { limit: number; offset: number }) {
+export async function listPersonRows(db: Queryable, workspaceId: string, listId: string, page: z.output<typeof rowPageQuery>) {
   await requireList(db, workspaceId, listId);
   const rows = await db
     .select()

@@ -8,6 +8,7 @@ import type { Dispatcher } from "../../src/dispatch/types";
 import { createAccount } from "../../src/domain/accounts";
 import { createLogger, createServiceKit, type Services } from "../../src/services";
 import { createTaskRegistry } from "../../src/tasks/registry";
+import { assertDocumentedResponse } from "./contract";
 
 /**
  * One real Postgres pool per test file, the real app over it, and a fresh workspace per test.
@@ -84,6 +85,7 @@ export class Client {
     } catch {
       /* keep the raw text: the test will show it */
     }
+    assertDocumentedResponse(method, path, res.status, res.headers.get("content-type"), parsed);
     return { status: res.status, body: parsed, headers: res.headers };
   }
 
@@ -121,7 +123,9 @@ export async function requestWithoutKey(target: RequestTarget, method: string, p
     headers: { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: await res.json() };
+  const parsed = await res.json();
+  assertDocumentedResponse(method, path, res.status, res.headers.get("content-type"), parsed);
+  return { status: res.status, body: parsed };
 }
 
 /** Shape matchers for server-made values. */

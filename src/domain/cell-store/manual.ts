@@ -1,7 +1,9 @@
 import { eq, sql } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Queryable } from "../../db/client";
 import { columns } from "../../db/schema";
 import { AppError } from "../../errors";
+import type { writeCellBody, writeCompanyCellBody } from "../../routes/cells/schemas";
 import { failOpenCells } from "./queue";
 import { OPEN_CELL } from "./tables";
 import { creditActionsOf } from "../column-kinds";
@@ -20,6 +22,10 @@ export type SnakeCell = {
   updated_at: string;
 };
 
+type Scope = { workspaceId: string; listId: string };
+export type PersonCellWrite = Scope & z.output<typeof writeCellBody>;
+export type CompanyCellWrite = Scope & { companyRowId: string } & z.output<typeof writeCompanyCellBody>;
+
 /**
  * The manual person-cell write (seed 001) in one statement: ownership of the list, the row and the
  * column, the value's fit to the column's schema.type, and the upsert. Checks answer in the
@@ -27,7 +33,7 @@ export type SnakeCell = {
  */
 export async function writePersonCell(
   db: Queryable,
-  input: { workspaceId: string; listId: string; rowId: string; columnId: string; value: unknown },
+  input: PersonCellWrite,
 ): Promise<SnakeCell> {
   const value = JSON.stringify(input.value ?? null);
   const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null }>(
@@ -87,7 +93,7 @@ const iso = (value: string) => new Date(value).toISOString();
  */
 export async function writeCompanyCell(
   db: Queryable,
-  input: { workspaceId: string; listId: string; companyRowId: string; columnId: string; value: unknown },
+  input: CompanyCellWrite,
 ): Promise<void> {
   const stored = input.value === undefined || input.value === null || input.value === "" ? null : JSON.stringify(input.value);
   const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; company_found: boolean; column_found: boolean }>(

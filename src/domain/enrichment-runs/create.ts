@@ -1,26 +1,20 @@
 import { and, eq, sql } from "drizzle-orm";
+import type { z } from "zod";
 import type { Queryable } from "../../db/client";
 import { jsonParam } from "../../db/sql";
 import { enrichmentRuns } from "../../db/schema";
 import { AppError } from "../../errors";
+import type { createEnrichmentRunBody } from "../../routes/enrichment-runs/schemas";
 import type { Services } from "../../services";
 import { parseOrThrow } from "../../validation";
-import { offeredEntry, type OutputTarget } from "../catalog";
+import { offeredEntry } from "../catalog";
 import { balanceOf, lockWorkspace } from "../credits";
 import { captureRunCredits, releaseRunCredits } from "./credits";
 import { requireConfiguredProvider } from "../provider-guard";
-import { planRun, type Plan, type RunRequest, type RunScope, type WritePolicy } from "./planner";
+import { planRun, type Plan, type RunRequest } from "./planner";
 
 /** The body of POST /api/enrichment after the route's validation. */
-export type EnrichmentRunBody = {
-  enrichmentId: string;
-  mode: "persisted" | "preview";
-  scope: RunScope;
-  input: Record<string, unknown>;
-  output: { target?: OutputTarget; attributeKey?: string };
-  writePolicy: WritePolicy;
-  idempotencyKey?: string;
-};
+export type EnrichmentRunBody = z.output<typeof createEnrichmentRunBody>;
 
 export type StartedRun = {
   enrichmentRunId: string;

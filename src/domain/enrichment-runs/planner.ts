@@ -1,17 +1,16 @@
 import { sql } from "drizzle-orm";
+import type { z } from "zod";
 import { rowsOf, type Queryable } from "../../db/client";
 import { jsonParam } from "../../db/sql";
 import { AppError } from "../../errors";
+import type { createEnrichmentRunBody } from "../../routes/enrichment-runs/schemas";
 import type { Prices } from "../prices";
 import type { CatalogEntry, OutputTarget } from "../catalog";
 import { requireList } from "../lists";
 
-export type RunScope =
-  | { type: "explicit_leads"; leadIds: string[]; listId?: string }
-  | { type: "list"; listId: string }
-  | { type: "filtered_list"; listId: string; filter?: Record<string, unknown> };
-
-export type WritePolicy = "overwrite" | "skip_existing";
+type RunBody = z.output<typeof createEnrichmentRunBody>;
+export type RunScope = RunBody["scope"];
+export type WritePolicy = RunBody["writePolicy"];
 
 /** A request after validation, with the entry's defaults applied. */
 export type RunRequest = {

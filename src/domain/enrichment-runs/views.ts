@@ -1,7 +1,9 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
+import type { z } from "zod";
 import type { Queryable } from "../../db/client";
 import { enrichmentRunItems, enrichmentRuns, itemStatuses } from "../../db/schema";
 import { AppError } from "../../errors";
+import type { listEnrichmentRunItemsQuery } from "../../routes/enrichment-runs/schemas";
 
 export type RunRow = typeof enrichmentRuns.$inferSelect;
 export type ItemRow = typeof enrichmentRunItems.$inferSelect;
@@ -73,7 +75,7 @@ export async function getRun(db: Queryable, workspaceId: string, runId: string) 
   return runView(found.run, counts);
 }
 
-export type ItemPageOptions = { limit: number; cursor?: string; status?: ItemStatus; leadId?: string };
+export type ItemPageOptions = z.output<typeof listEnrichmentRunItemsQuery>;
 
 /**
  * One page of a run's items by id ascending, the cursor being the last id returned: ids never change,

@@ -1,0 +1,48 @@
+import { writeCompanyCell, writePersonCell } from "../../domain/cell-store";
+import { defineOperation, success } from "../operation";
+import { companyCellParams, listIdParam, writeCellBody, writeCellResponse, writeCompanyCellBody } from "./schemas";
+
+export const writeCell = defineOperation(
+  {
+    method: "put",
+    path: "/api/lists/{id}/cells",
+    operationId: "writeCell",
+    tag: "cells",
+    command: "update",
+    summary: "Write a value into one cell of a person row, by hand",
+    description:
+      "The cell becomes `completed` with the value; its reasoning and error are cleared. Free. A cell whose enrichment is still under way and paid for gets those credits back before the value replaces it. The answer is snake_case (`list_id`, `created_at`...), as documented for this write.",
+    params: listIdParam,
+    body: writeCellBody,
+    responses: { 200: { description: "The written cell", schema: writeCellResponse } },
+    errors: [404],
+  },
+  async (c) => {
+    const cell = await writePersonCell(c.var.services.db, { workspaceId: c.var.principal.workspaceId, listId: c.req.valid("param").id, ...c.req.valid("json") });
+    return c.json({ cell });
+  },
+);
+
+export const writeCompanyCellOperation = defineOperation(
+  {
+    method: "patch",
+    path: "/api/lists/{id}/companies/{cid}/cells",
+    operationId: "writeCompanyCell",
+    tag: "cells",
+    command: "update-company",
+    summary: "Write a value into one cell of a company row, by hand",
+    description:
+      "The cell becomes `complete` with the value, stored as given. Free. A cell whose enrichment is still under way and paid for gets those credits back before the value replaces it.",
+    params: companyCellParams,
+    body: writeCompanyCellBody,
+    responses: { 200: { description: "The value is written", schema: success } },
+    errors: [404],
+  },
+  async (c) => {
+    const { id, cid } = c.req.valid("param");
+    await writeCompanyCell(c.var.services.db, { workspaceId: c.var.principal.workspaceId, listId: id, companyRowId: cid, ...c.req.valid("json") });
+    return c.json({ success: true as const });
+  },
+);
+
+export const cellOperations = [writeCell, writeCompanyCellOperation];

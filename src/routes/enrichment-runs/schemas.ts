@@ -1,0 +1,161 @@
+import { z } from "@hono/zod-openapi";
+import { enrichmentRuns, itemStatuses, runStatuses } from "../../db/schema";
+import { LIMITS } from "../../limits";
+import { atMost, freeForm, limitParam, text, uuid } from "../../validation";
+
+const outputTarget = z.enum(enrichmentRuns.outputTarget.enumValues);
+const writePolicy = z.enum(enrichmentRuns.writePolicy.enumValues);
+
+// Scopes take exactly their documented keys: anything else (a `subject` above all) is a 400.
+const scope = z
+  .discriminatedUnion("type", [
+    z.strictObject({
+      type: z.literal("explicit_leads"),
+      leadIds: z.array(uuid()).min(1).max(LIMITS.leadIds),
+      listId: uuid().optional().openapi({ description: "A list the leads are in: needed for `output.target` membership." }),
+    }),
+    z.strictObject({ type: z.literal("list"), listId: uuid() }),
+    // The seed documents `filter` as optional.
+    z.strictObject({ type: z.literal("filtered_list"), listId: uuid(), filter: freeForm(z.record(z.string(), z.unknown())).optional() }),
+  ])
+  .openapi({ description: "The leads to enrich: given by id, every lead of a list, or a filtered list (not supported yet: a 400)." });
+
+export const createEnrichmentRunBody = z.object({
+  enrichmentId: z
+    .string()
+    .trim()
+    .min(1)
+    .max(LIMITS.token, atMost(LIMITS.token))
+    .openapi({ description: "The `id` of an enrichment of GET /api/enrichments." }),
+  mode: z
+    .enum(["persisted", "preview"])
+    .default("persisted")
+    .openapi({ description: "`preview` answers the lead count and the cost without writing or charging anything." }),
+  scope,
+  // Checked against the enrichment's own input schema once the enrichment is known.
+  input: freeForm(z.record(z.string(), z.unknown()))
+    .default({})
+    .openapi({ description: "The enrichment's options, as its `inputSchema` describes them." }),
+  output: z
+    .strictObject({
+      target: outputTarget.optional().openapi({ description: "Write to the lead, or to its row in the scope's list; the enrichment's default otherwise." }),
+      attributeKey: z
+        .string()
+        .trim()
+        .min(1)
+        .max(LIMITS.token, atMost(LIMITS.token))
+        .optional()
+        .openapi({ description: "The attribute the value is written under; the enrichment's default otherwise." }),
+    })
+    .default({}),
+  writePolicy: writePolicy.default("overwrite").openapi({ description: "`skip_existing` leaves a target that already holds a value alone (its item is skipped)." }),
+  idempotencyKey: text(LIMITS.idempotencyKey)
+    .min(1)
+    .optional()
+    .openapi({ description: "Makes the request safe to retry: the same key and body return the same run, charged once." }),
+});
+
+export const enrichmentRunParams = z.object({ id: uuid() });
+
+export const listEnrichmentRunItemsQuery = z.object({
+  status: z.enum(itemStatuses).optional(),
+  leadId: uuid().optional(),
+  cursor: uuid().optional().openapi({ description: "The `page.nextCursor` of the previous page." }),
+  limit: limitParam(1, 100, 50),
+});
+
+const runStatus = z.enum(runStatuses);
+const timestamp = () => z.iso.datetime();
+const count = () => z.number().int();
+
+export const EnrichmentRun = z
+  .strictObject({
+    id: z.uuid(),
+    status: runStatus.openapi({ description: "`completed`, `failed` and `cancelled` are final." }),
+    mode: z.enum(enrichmentRuns.mode.enumValues),
+    enrichment: z.strictObject({ id: z.string(), slug: z.string(), version: z.number().int() }),
+    scope: z.strictObject({
+      type: z.enum(["explicit_leads", "list", "filtered_list"]),
+      listId: z.uuid().nullable(),
+      requested: count().openapi({ description: "Leads the scope named (ids given, or the list's members)." }),
+      resolvedCount: count().openapi({ description: "Leads the run works on: one item each." }),
+      counts: z
+        .strictObject(Object.fromEntries(itemStatuses.map((status) => [status, count()])) as Record<(typeof itemStatuses)[number], ReturnType<typeof count>>)
+        .openapi({ description: "Items by status, now." }),
+    }),
+    output: z.strictObject({ target: outputTarget, attributeKey: z.string(), writePolicy }),
+    cost: z.strictObject({
+      creditAction: z.string(),
+      preview: count().openapi({ description: "The credits the run was priced at when it was created." }),
+      actual: count().openapi({ description: "The credits charged so far, net of the refunds of failed and skipped items." }),
+    }),
+    trigger: z.strictObject({ triggerRunId: z.string().nullable() }),
+    error: z.string().nullable(),
+    timing: z.strictObject({
+      startedAt: timestamp().nullable(),
+      completedAt: timestamp().nullable(),
+      cancelledAt: timestamp().nullable(),
+      createdAt: timestamp(),
+      updatedAt: timestamp(),
+    }),
+  })
+  .openapi("EnrichmentRun");
+
+export const enrichmentRunResponse = z.strictObject({ run: EnrichmentRun });
+
+export const EnrichmentRunItem = z
+  .strictObject({
+    id: z.uuid(),
+    runId: z.uuid(),
+    leadId: z.uuid(),
+    listId: z.uuid().nullable(),
+    membershipId: z.uuid().nullable().openapi({ description: "The lead's row in the list, when the scope has a list." }),
+    status: z.enum(itemStatuses),
+    result: z.unknown().openapi({ description: "The value found, null until the item completes." }),
+    skippedReason: z.string().nullable(),
+    error: z.strictObject({ message: z.string(), details: z.unknown() }).nullable(),
+    attempts: count(),
+    metadata: z.strictObject({ provider: z.string().nullable(), providerSubmissionId: z.string().nullable() }),
+    timing: z.strictObject({
+      startedAt: timestamp().nullable(),
+      completedAt: timestamp().nullable(),
+      createdAt: timestamp(),
+      updatedAt: timestamp(),
+    }),
+  })
+  .openapi("EnrichmentRunItem", { description: "One lead of a run." });
+
+export const enrichmentRunItemPage = z
+  .strictObject({
+    items: z.array(EnrichmentRunItem),
+    page: z.strictObject({ limit: count(), nextCursor: z.uuid().nullable(), hasMore: z.boolean() }),
+  })
+  .openapi("EnrichmentRunItemPage");
+
+export const startedEnrichmentRun = z
+  .strictObject({
+    enrichmentRunId: z.uuid(),
+    runId: z.uuid().openapi({ description: "The same id as `enrichmentRunId`." }),
+    status: runStatus,
+    leadCount: count(),
+    triggerRunId: z.string().nullable(),
+    reusedExistingRun: z.boolean().openapi({ description: "True when the idempotencyKey named a run already created." }),
+  })
+  .openapi("StartedEnrichmentRun");
+
+export const enrichmentRunPreview = z
+  .strictObject({
+    mode: z.literal("preview"),
+    leadCount: count(),
+    cost: z.strictObject({
+      creditAction: z.string(),
+      required: count(),
+      balance: count(),
+      sufficient: z.boolean().openapi({ description: "Whether the balance covers `required` now." }),
+    }),
+  })
+  .openapi("EnrichmentRunPreview");
+
+export const cancelledEnrichmentRun = z.strictObject({
+  run: z.strictObject({ id: z.uuid(), status: z.literal("cancelled"), cancelledAt: timestamp() }),
+});

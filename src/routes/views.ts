@@ -1,0 +1,125 @@
+import { z } from "@hono/zod-openapi";
+import { cellStatuses, columns, lists } from "../db/schema";
+
+// The response shapes of the stored records several resources answer with (src/domain/views.ts),
+// named so the document lists each once as a component.
+
+const timestamp = () => z.iso.datetime();
+const text = () => z.string().nullable();
+
+export const List = z
+  .strictObject({
+    id: z.uuid(),
+    name: z.string(),
+    description: z.string().nullable(),
+    leadType: z.enum(lists.leadType.enumValues),
+    enrichmentStatus: z.string().openapi({ description: "`idle` unless the list's enrichment is under way." }),
+    rowCount: z.number().int().openapi({ description: "People in the list." }),
+    companyCount: z.number().int().openapi({ description: "Companies in the list." }),
+    leadCount: z.number().int().openapi({ description: "People and companies together." }),
+    createdAt: timestamp(),
+    updatedAt: timestamp(),
+  })
+  .openapi("List");
+
+export const COLUMN_SCHEMA_TYPES = ["text", "number", "boolean", "url", "enum", "multiselect", "list", "date", "email", "phone"] as const;
+
+export const ColumnSchema = z
+  .strictObject({
+    type: z.enum(COLUMN_SCHEMA_TYPES),
+    format: z.string().optional(),
+    currency: z.string().optional(),
+    scale: z.string().optional(),
+    textFormat: z.string().optional(),
+    options: z.array(z.string()).optional().openapi({ description: "The allowed values of an `enum` or `multiselect`." }),
+    itemType: z.string().optional().openapi({ description: "The type of each item of a `list`." }),
+    maxItems: z.number().int().optional(),
+    linkType: z.string().optional().openapi({ description: "What a `url` points at (e.g. `linkedin`, `website`)." }),
+  })
+  .openapi("ColumnSchema", { description: "The type of the column's values." });
+
+export const Column = z
+  .strictObject({
+    id: z.uuid(),
+    listId: z.uuid(),
+    name: z.string(),
+    prompt: z.string().nullable().openapi({ description: "The AI prompt; null for manual and enrichment columns." }),
+    responseType: z.string(),
+    source: z.enum(columns.source.enumValues).openapi({ description: "Where an AI column looks: the lead's profile, the live web, or reasoning alone." }),
+    subject: z.enum(columns.subject.enumValues).openapi({ description: "Whether the column's cells belong to the list's people or its companies." }),
+    isFilter: z.boolean(),
+    position: z.number().int(),
+    schema: ColumnSchema.nullable(),
+    enrichmentType: z.string().nullable().openapi({ description: "The enrichment the column runs; null for AI and manual columns." }),
+    config: z.record(z.string(), z.unknown()),
+    createdAt: timestamp(),
+    isPreview: z.boolean().openapi({ description: "A preview column: filled for a few rows only, until kept or cleaned up." }),
+    category: z.string(),
+    builtInKey: z.string().nullable().openapi({ description: "Set on the columns every list has (name, role, company...)." }),
+  })
+  .openapi("Column");
+
+const cellFields = {
+  value: z.unknown().openapi({ description: "The cell's value (any JSON), null until filled." }),
+  status: z.enum(cellStatuses).openapi({ description: "`pending` and `processing` while background work fills the cell." }),
+  reasoning: z.string().nullable().openapi({ description: "How an AI column arrived at the value." }),
+  error: z.string().nullable(),
+  createdAt: timestamp(),
+  updatedAt: timestamp(),
+};
+
+export const Cell = z
+  .strictObject({ id: z.uuid(), listId: z.uuid(), columnId: z.uuid(), rowId: z.uuid(), ...cellFields })
+  .openapi("Cell", { description: "A cell of a person row." });
+
+export const CompanyCell = z
+  .strictObject({ id: z.uuid(), listId: z.uuid(), columnId: z.uuid(), companyRowId: z.uuid(), ...cellFields })
+  .openapi("CompanyCell", { description: "A cell of a company row." });
+
+export const Row = z
+  .strictObject({
+    id: z.uuid(),
+    listId: z.uuid(),
+    leadId: z.uuid().openapi({ description: "The workspace's person this row is." }),
+    companyRowId: z.uuid().nullable().openapi({ description: "The list's company row the person works at, when known." }),
+    position: z.number().int(),
+    firstName: text(),
+    lastName: text(),
+    fullName: text(),
+    company: text(),
+    role: text(),
+    headline: text(),
+    linkedinUrl: text(),
+    location: text(),
+    domain: text(),
+    email: text(),
+    phone: text(),
+    seniority: text(),
+    departments: text(),
+    functions: text(),
+    experience: text(),
+    attributes: z.record(z.string(), z.unknown()).openapi({ description: "Free-form fields beyond the standard ones." }),
+    createdAt: timestamp(),
+    updatedAt: timestamp(),
+  })
+  .openapi("Row", { description: "A person of a list." });
+
+export const CompanyRow = z
+  .strictObject({
+    id: z.uuid(),
+    listId: z.uuid(),
+    leadId: z.uuid().openapi({ description: "The workspace's company this row is." }),
+    position: z.number().int(),
+    name: z.string(),
+    domain: text(),
+    linkedinUrl: text(),
+    industry: text(),
+    employeeCount: z.number().int().nullable(),
+    location: text(),
+    website: text(),
+    description: text(),
+    attributes: z.record(z.string(), z.unknown()).openapi({ description: "Free-form fields beyond the standard ones." }),
+    createdAt: timestamp(),
+    updatedAt: timestamp(),
+  })
+  .openapi("CompanyRow", { description: "A company of a list." });
