@@ -9,6 +9,7 @@ import { authenticateRequest } from "./domain/accounts";
 import { AppError, handleError } from "./errors";
 import { uuidv7 } from "./ids";
 import { MAX_BODY_BYTES } from "./limits";
+import { handleMcpRequest } from "./mcp/handler";
 import { apiRoutes, openApiDocument } from "./routes";
 import { webhookRoutes, workAfterResponse } from "./routes/webhooks";
 import type { Logger, ServicesFactory } from "./services";
@@ -101,6 +102,13 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
 
   app.route("/", apiRoutes());
   app.route("/webhooks", webhookRoutes);
+
+  // The MCP server: the same key, and each tool call goes through the API itself, so a tool answers
+  // exactly what the route would (validation, ownership, credits, the error envelope).
+  app.all("/mcp", withServices, requireApiKey, bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }), (c) => {
+    const executionCtx = executionContextOf(c);
+    return handleMcpRequest(c, (request) => Promise.resolve(app.fetch(request, c.env, executionCtx)));
+  });
 
   app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "/docs", openapi: "/openapi.json", mcp: "/mcp", health: "/healthz" }));
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
