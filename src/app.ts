@@ -124,6 +124,9 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
       telemetry: false,
       hideClientButton: false,
       showDeveloperTools: "never",
+      // "Ask AI" would call Scalar's hosted service.
+      agent: { disabled: true },
+      authentication: { preferredSecurityScheme: "bearerAuth" },
     }),
   );
   if (options.staticFiles) app.use("/assets/*", options.staticFiles);

@@ -101,6 +101,8 @@ describe("GET /docs", () => {
     // No script, style or font from another origin: the page works offline.
     expect(html.match(/(src|href)="https?:\/\//g)).toBeNull();
     expect(html).toContain('"withDefaultFonts": false');
+    // Nor does the page call a hosted service of its own ("Ask AI").
+    expect(html).toMatch(/"agent": \{\s*"disabled": true\s*\}/);
   });
 
   it("the Node server serves the reference's script from public/", async () => {

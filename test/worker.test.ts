@@ -116,4 +116,27 @@ describe("the Worker in workerd", () => {
     expect(await h.db.select({ id: columns.id }).from(columns).where(eq(columns.listId, listId))).toEqual(columnsBefore);
     expect(await client.ledgerConsistency()).toEqual({ balance: 50, ledgerSum: 50, entries: 1 });
   });
+
+  it("describes itself: /openapi.json, /docs with its script from the Worker's static assets, and the MCP server", async () => {
+    const document = await app.request("/openapi.json");
+    expect(document.status).toBe(200);
+    expect(((await document.json()) as { openapi: string }).openapi).toBe("3.1.0");
+    const docs = await app.request("/docs");
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain('<script src="/assets/vendor/scalar-api-reference.js"></script>');
+    const script = await app.request("/assets/vendor/scalar-api-reference.js");
+    expect({ status: script.status, type: script.headers.get("content-type") }).toEqual({ status: 200, type: expect.stringMatching(/javascript/) });
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000);
+
+    const client = await seedWorkerClient(7);
+    const call = await app.request("/mcp", {
+      method: "POST",
+      headers: { authorization: `Bearer ${client.apiKey}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "getAccount", arguments: {} } }),
+    });
+    expect(call.status).toBe(200);
+    const answer = (await call.json()) as { result: { structuredContent: { credits: unknown }; isError?: boolean } };
+    expect(answer.result.isError).toBeUndefined();
+    expect(answer.result.structuredContent.credits).toEqual({ balance: 7 });
+  });
 });
