@@ -11,7 +11,8 @@ import { uuidv7 } from "./ids";
 import { MAX_BODY_BYTES } from "./limits";
 import { handleMcpRequest } from "./mcp/handler";
 import { apiRoutes, openApiDocument } from "./routes";
-import { webhookRoutes, workAfterResponse } from "./routes/webhooks";
+import { workAfterResponse } from "./after-response";
+import { webhookRoutes } from "./routes/webhooks";
 import type { Logger, ServicesFactory } from "./services";
 
 

@@ -46,6 +46,11 @@ export const envSchema = z.object({
   // On SIGINT/SIGTERM, how long the Node server waits for requests and in-process tasks before it
   // aborts them (their work is picked up again by recovery on the next start).
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+  // The event stream (GET /api/lists/{id}/events): how often a list's change record is read, how
+  // often an idle stream gets a comment line, and how long changes are kept for replay.
+  EVENT_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(500),
+  EVENT_HEARTBEAT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  EVENT_RETENTION_MS: z.coerce.number().int().min(60_000).max(30 * 86_400_000).default(86_400_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -5,6 +5,7 @@ import { count } from "drizzle-orm";
 import { runAdminCommand } from "./admin-commands";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { createApp } from "./app";
+import type { EventFeeds } from "./domain/event-feed";
 import { copyVendorAssets, PUBLIC_DIR } from "./vendor-assets";
 import { failAndExit, oneLine } from "./cli";
 import { controlChannelPath, openControlChannel, type ControlChannel } from "./control-channel";
@@ -18,7 +19,7 @@ import type { Dispatcher } from "./dispatch/types";
 import { createAccount } from "./domain/accounts";
 import { expireAllLeases, startRecoveryLoop } from "./domain/recovery";
 import type { Env } from "./env";
-import { backgroundIdle } from "./routes/webhooks";
+import { backgroundIdle } from "./after-response";
 import { createServiceKit, type Logger, type Services } from "./services";
 import { createTaskRegistry } from "./tasks/registry";
 
@@ -70,7 +71,8 @@ async function start(): Promise<void> {
     const inProcess = tasks.inProcess;
     const recovery = startRecoveryLoop(services, logger, inProcess ? { waiting: () => inProcess.executor.waitingPayloads() } : {});
     printBanner(server, database, tasks.inProcess !== null, env, demoKey);
-    onStop = stopOnSignal({ server, requests, inProcess: tasks.inProcess, control, database, recovery, graceMs: env.SHUTDOWN_GRACE_MS });
+    const events = services().events;
+    onStop = stopOnSignal({ server, requests, inProcess: tasks.inProcess, control, database, recovery, events, graceMs: env.SHUTDOWN_GRACE_MS });
     if (stopRequested) onStop(stopRequested);
   } catch (error) {
     await within(CLOSE_WAIT_MS, database.close().catch(() => {}));
@@ -202,6 +204,7 @@ type Running = {
   control: ControlChannel | null;
   database: OpenDatabase;
   recovery: { stop(): Promise<void> };
+  events: EventFeeds;
   graceMs: number;
 };
 
@@ -226,8 +229,11 @@ function stopOnSignal(running: Running): (signal: NodeJS.Signals, exitCode?: num
  * aborts what still runs: an aborted task leaves its cells `processing`, and lease-based recovery
  * picks them up on the next start. The database closes last.
  */
-async function stop({ server, requests, inProcess, control, database, recovery, graceMs }: Running): Promise<void> {
+async function stop({ server, requests, inProcess, control, database, recovery, events, graceMs }: Running): Promise<void> {
   server.close();
+  // Event streams never end by themselves: ended now, their clients reconnect (to the next server)
+  // with Last-Event-ID and miss nothing.
+  events.closeAll();
   const stoppingRecovery = recovery.stop();
   server.closeIdleConnections();
   // A keep-alive connection whose response just went out is closed rather than reused.

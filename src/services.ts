@@ -1,4 +1,5 @@
 import type { Db } from "./db/client";
+import { createEventFeeds, type EventFeeds, type EventStreamSettings } from "./domain/event-feed";
 import type { Dispatcher } from "./dispatch/types";
 import { createPrices, type Prices } from "./domain/prices";
 import { creditCostsFrom, parseEnv, type Env } from "./env";
@@ -50,6 +51,14 @@ export type Services = {
   logger: Logger;
   providers: Providers;
   work: WorkSettings;
+  /** The list event streams over this request's database handle (shared by the process's requests on Node). */
+  events: EventFeeds;
+  eventSettings: EventSettings;
+};
+
+export type EventSettings = EventStreamSettings & {
+  /** How long changes stay in the record for a stream to replay (recovery prunes older ones). */
+  retentionMs: number;
 };
 
 /**
@@ -78,10 +87,24 @@ export function createServiceKit(source: Record<string, unknown>, options: Servi
   const clock = options.clock ?? systemClock;
   const requestsPerMinute = options.requestsPerMinute !== undefined ? options.requestsPerMinute : env.RATE_LIMIT_PER_MINUTE;
   const work: WorkSettings = { leaseMs: env.WORK_LEASE_MS, recoveryIntervalMs: env.RECOVERY_INTERVAL_MS, maxRecoveries: env.RECOVERY_MAX_ATTEMPTS };
+  const eventSettings: EventSettings = {
+    pollMs: env.EVENT_POLL_MS,
+    heartbeatMs: env.EVENT_HEARTBEAT_MS,
+    progressEveryMs: 1_000,
+    retentionMs: env.EVENT_RETENTION_MS,
+  };
+  // One set of feeds per database handle: on Node every request shares the pool, so the streams of a
+  // list share one reading loop; a Worker request's client is its own, and so are its feeds.
+  const feeds = new WeakMap<Db, EventFeeds>();
+  const eventsOf = (db: Db) => {
+    let found = feeds.get(db);
+    if (!found) feeds.set(db, (found = createEventFeeds(db, eventSettings)));
+    return found;
+  };
   return {
     env,
     logger,
-    services: ({ db, dispatcher }) => ({ db, dispatcher, requestsPerMinute, prices, clock, logger, providers, work }),
+    services: ({ db, dispatcher }) => ({ db, dispatcher, requestsPerMinute, prices, clock, logger, providers, work, events: eventsOf(db), eventSettings }),
   };
 }
 

@@ -12,6 +12,7 @@ import { valueFits, valueMisfit, valueSchemaOf } from "../src/providers/value-sc
 import { createLogger } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { fakeAnswer, fakeHttpError, fakeNotFound, startFakeOpenAi } from "./helpers/fake-openai";
+import { credits, expectEarlierProgress, progress, progressFromCells } from "./helpers/column-stats";
 import { addPeople } from "./helpers/fixtures";
 import { ISO_DATE, UUID, useHarness, type Client, type Json } from "./helpers/harness";
 
@@ -386,8 +387,24 @@ describe("AI columns end to end (sheet-ai-enrich through the fake OpenAI)", () =
 
     const res = await client.post(`/api/lists/${listId}/columns`, { name: "Homepage", isDynamic: true, prompt: "What is {{name}}'s personal website?", schema: { type: "url" } });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ column: columnBody(listId, { name: "Homepage", prompt: "What is {{name}}'s personal website?", source: "web", schema: { type: "url" } }) });
+    // The tasks start while the answer is being made, so its progress is some moment between 3
+    // pending and the cells as they are just after it; the credits were charged before it.
+    const answered = res.body.column.progress;
+    expectEarlierProgress(answered, await progressFromCells(h.db, res.body.column.id));
+    expectEarlierProgress(progress({ pending: 3 }), answered);
+    expect(res.body).toEqual({
+      column: columnBody(listId, {
+        name: "Homepage",
+        prompt: "What is {{name}}'s personal website?",
+        source: "web",
+        schema: { type: "url" },
+        progress: answered,
+        credits: credits(3),
+      }),
+    });
     await settle();
+    const settled = await client.get(`/api/lists/${listId}/columns/${res.body.column.id}`);
+    expect(settled.body.column).toEqual({ ...res.body.column, progress: progress({ completed: 3 }), credits: credits(3) });
 
     const names = ["Ada Lovelace", "Grace Hopper", "Alan Turing"];
     expect(await cellsOf(res.body.column.id)).toEqual(

@@ -6,6 +6,7 @@ import { TYPED_KINDS, type EnrichmentType } from "../src/domain/column-kinds";
 import { inferSchema } from "../src/domain/schema-inference";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import type { RecordedRequest } from "./helpers/fake-trigger";
+import { credits, progress } from "./helpers/column-stats";
 import { addColumn, addCompanies, addPeople, cellsByPosition, type CellState } from "./helpers/fixtures";
 import { useHarnessOverFakeTrigger } from "./helpers/fake-trigger-harness";
 import { ISO_DATE, REQUEST_ID, UUID, type Client } from "./helpers/harness";
@@ -63,6 +64,10 @@ function columnBody(listId: string, overrides: Record<string, unknown> = {}) {
     isPreview: false,
     category: "custom",
     builtInKey: null,
+    // A column without cells or charges, as a static one is; the fake Trigger.dev never runs the
+    // tasks, so a queued column's cells stay pending.
+    progress: progress(),
+    credits: credits(),
     ...overrides,
   };
 }
@@ -155,7 +160,13 @@ describe("POST /api/lists/{id}/columns", () => {
 
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      column: columnBody(listId, { prompt: AI_PROMPT, source: "web", schema: { type: "text", textFormat: "short" } }),
+      column: columnBody(listId, {
+        prompt: AI_PROMPT,
+        source: "web",
+        schema: { type: "text", textFormat: "short" },
+        progress: progress({ pending: 250 }),
+        credits: credits(250),
+      }),
     });
     const columnId = res.body.column.id;
     const stored = await storedColumn(columnId);
@@ -189,7 +200,15 @@ describe("POST /api/lists/{id}/columns", () => {
     const res = await client.post(`/api/lists/${listId}/columns`, { name: "Summary", isDynamic: true, prompt: AI_PROMPT, dataSource: "profile" });
 
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ column: columnBody(listId, { prompt: AI_PROMPT, source: "reasoning", schema: { type: "text", textFormat: "short" } }) });
+    expect(res.body).toEqual({
+      column: columnBody(listId, {
+        prompt: AI_PROMPT,
+        source: "reasoning",
+        schema: { type: "text", textFormat: "short" },
+        progress: progress({ pending: 2 }),
+        credits: credits(2),
+      }),
+    });
     expect(await cellsOf(res.body.column.id)).toEqual(rowIds.map(pending));
     expect(await charges(client)).toEqual([
       { action: "CUSTOM_ENRICHMENT_AI", units: 2, delta: -2, balanceAfter: 8, reference: { type: "column", id: res.body.column.id } },
@@ -219,6 +238,8 @@ describe("POST /api/lists/{id}/columns", () => {
         subject: "company",
         position: 5,
         schema: { type: "number" },
+        progress: progress({ pending: 3 }),
+        credits: credits(3),
       }),
     });
     expect(await cellsOf(res.body.column.id, "company")).toEqual(companyIds.map(pending));
@@ -345,6 +366,9 @@ describe("POST /api/lists/{id}/columns", () => {
         enrichmentType: type,
         config,
         category: "enrichment",
+        progress: progress({ pending: 2 }),
+        // A contact column is charged per result found, by its task, not at creation.
+        credits: credits(chargedAtCreation ? DEFAULT_CREDIT_COSTS[action]! * 2 : 0),
       }),
     });
     const columnId = res.body.column.id;
@@ -420,7 +444,14 @@ describe("POST /api/lists/{id}/columns", () => {
 
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      column: columnBody(listId, { prompt: AI_PROMPT, source: "web", schema: { type: "text", textFormat: "short" }, isPreview: true }),
+      column: columnBody(listId, {
+        prompt: AI_PROMPT,
+        source: "web",
+        schema: { type: "text", textFormat: "short" },
+        isPreview: true,
+        progress: progress({ pending: 3 }),
+        credits: credits(3),
+      }),
     });
     expect(await cellsOf(res.body.column.id)).toEqual(rowIds.slice(0, 3).map(pending));
     expect(fake.runs.map((run) => run.payload)).toEqual([{ columnId: res.body.column.id, rowIds: rowIds.slice(0, 3) }]);
@@ -746,7 +777,16 @@ describe("PATCH /api/lists/{id}/columns/{colId}", () => {
 
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
-      column: columnBody(listId, { id: columnId, name: "Offering", prompt: AI_PROMPT, source: "web", schema: { type: "text", textFormat: "short" } }),
+      column: columnBody(listId, {
+        id: columnId,
+        name: "Offering",
+        prompt: AI_PROMPT,
+        source: "web",
+        schema: { type: "text", textFormat: "short" },
+        // The preview's 3 answers, the 2 rows it did not cover queued; 3 credits for the preview, 2 now.
+        progress: progress({ completed: 3, pending: 2 }),
+        credits: credits(5),
+      }),
     });
     expect(await cellsOf(columnId)).toEqual([...rowIds.slice(0, 3).map(completed), ...rowIds.slice(3).map(pending)]);
     expect(fake.runs).toEqual([{ runId: RUN_ID, taskId: "sheet-ai-enrich", batchId: BATCH_ID, payload: { columnId, rowIds: rowIds.slice(3) } }]);

@@ -7,6 +7,7 @@ import * as schema from "../src/db/schema";
 import { columns, companyCells, companyRows, leads, personRows } from "../src/db/schema";
 import { upsertCompanyRows } from "../src/domain/company-rows";
 import { createList } from "../src/domain/lists";
+import { credits, progress, type Progress } from "./helpers/column-stats";
 import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client, requestWithoutKey } from "./helpers/harness";
 
 const h = useHarness({ max: 12 });
@@ -296,7 +297,7 @@ describe("GET /api/lists/{id}/companies", () => {
     ]);
     const res = await client.get(companiesPath);
     expect(res.status).toBe(200);
-    const column = (c: typeof size) => ({
+    const column = (c: typeof size, cellProgress: Progress) => ({
       id: c.id,
       listId: list.id,
       name: c.name,
@@ -313,6 +314,8 @@ describe("GET /api/lists/{id}/companies", () => {
       isPreview: false,
       category: "custom",
       builtInKey: null,
+      progress: cellProgress,
+      credits: credits(),
     });
     const cell = (columnId: string, companyRowId: string, value: unknown, status: string) => ({
       id: UUID,
@@ -328,7 +331,7 @@ describe("GET /api/lists/{id}/companies", () => {
     });
     expect(res.body).toEqual({
       companies: [acme, beta],
-      columns: [column(news), column(size)],
+      columns: [column(news, progress({ pending: 1 })), column(size, progress({ completed: 2 }))],
       cells: [cell(size.id, acme.id, 300, "complete"), cell(news.id, beta.id, "none", "pending"), cell(size.id, beta.id, 5, "complete")],
     });
   });

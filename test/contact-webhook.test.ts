@@ -16,7 +16,7 @@ import { SUBMISSION_INTERRUPTED } from "../src/domain/enrichment/contacts";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { createSandboxProviders } from "../src/providers";
 import { fullEnrichProvider, type FullEnrichSettings } from "../src/providers/fullenrich";
-import { backgroundIdle } from "../src/routes/webhooks";
+import { backgroundIdle } from "../src/after-response";
 import type { Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { defaultDirectory, signBody, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";

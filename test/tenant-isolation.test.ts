@@ -95,6 +95,7 @@ const attempts: Attempt[] = [
     "List not found",
   ],
   ["listColumns", "list columns", "GET", () => `/api/lists/${ids.list}/columns`, () => undefined, "List not found"],
+  ["getColumn", "read a column", "GET", () => `/api/lists/${ids.list}/columns/${ids.aiColumn}`, () => undefined, "List not found"],
   ["createColumn", "create a column", "POST", () => `/api/lists/${ids.list}/columns`, () => ({ name: "Mine", isDynamic: true, prompt: "x" }), "List not found"],
   ["updateColumn", "patch a column", "PATCH", () => `/api/lists/${ids.list}/columns/${ids.column}`, () => ({ name: "Mine" }), "List not found"],
   ["updateColumn", "promote a column", "PATCH", () => `/api/lists/${ids.list}/columns/${ids.aiColumn}`, () => ({ isPreview: false }), "List not found"],
@@ -114,6 +115,7 @@ const attempts: Attempt[] = [
   ["getEnrichmentRun", "read a run", "GET", () => `/api/enrichment/${ids.run}`, () => undefined, "Enrichment run not found"],
   ["listEnrichmentRunItems", "read a run's items", "GET", () => `/api/enrichment/${ids.run}/items`, () => undefined, "Enrichment run not found"],
   ["cancelEnrichmentRun", "cancel a run", "POST", () => `/api/enrichment/${ids.run}/cancel`, () => ({}), "Enrichment run not found"],
+  ["streamListEvents", "follow the list's events", "GET", () => `/api/lists/${ids.list}/events`, () => undefined, "List not found"],
 ];
 
 describe("another workspace's ids", () => {

@@ -35,7 +35,7 @@ export const isRecord = (value: unknown): value is Record<string, unknown> => ty
 
 export type QueryValue = string | number | boolean | null | undefined | unknown[] | Record<string, unknown>;
 
-export type RequestOptions = { query?: Record<string, QueryValue>; body?: unknown };
+export type RequestOptions = { query?: Record<string, QueryValue>; body?: unknown; onStream?: (text: string) => void };
 
 export class ApiClient {
   constructor(
@@ -62,7 +62,7 @@ export class ApiClient {
     } catch {
       throw new CliError(2, `error: invalid server URL: ${this.baseUrl}`);
     }
-    const headers: Record<string, string> = { accept: "application/json" };
+    const headers: Record<string, string> = { accept: options.onStream ? "text/event-stream" : "application/json" };
     if (this.key) headers.authorization = `Bearer ${this.key}`;
     if (options.body !== undefined) headers["content-type"] = "application/json";
     let response: Response;
@@ -70,6 +70,12 @@ export class ApiClient {
       response = await fetch(url, { method: method.toUpperCase(), headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
     } catch (error) {
       throw new CliError(1, `error: cannot reach ${url.origin}: ${reasonOf(error)}`);
+    }
+    if (response.ok && options.onStream && response.body) {
+      // A stream (the list's events) is passed on as it comes, until the server or the caller ends it.
+      const decoder = new TextDecoder();
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) options.onStream(decoder.decode(chunk, { stream: true }));
+      return null;
     }
     const text = await response.text();
     let body: unknown = text;

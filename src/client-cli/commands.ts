@@ -32,7 +32,7 @@ export type ApiDocument = {
   components?: unknown;
 };
 
-export type OperationSpec = Pick<Operation["spec"], "method" | "path" | "tag" | "command" | "background">;
+export type OperationSpec = Pick<Operation["spec"], "method" | "path" | "tag" | "command" | "background" | "stream">;
 
 export const DEFAULT_URL = "http://127.0.0.1:8787";
 
@@ -355,6 +355,10 @@ function addOperation(document: ApiDocument, resource: Command, spec: OperationS
     }
     const path = spec.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String(values.path[name])));
     const api = new ApiClient(globals.url, globals.key || undefined);
+    if (spec.stream) {
+      await api.request(spec.method, path, { query: values.query as Record<string, never>, onStream: (text) => io.stdout.write(text) });
+      return;
+    }
     const answer = await api.request(spec.method, path, { query: values.query as Record<string, never>, body });
     if (spec.background && options.wait) {
       const followed = await follow(spec.background, api, answer, { params: values.path, body }, {

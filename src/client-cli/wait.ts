@@ -47,14 +47,24 @@ type ColumnTarget = { listId: string; columnId: string; subject: string; isPrevi
 
 export type CellCounts = { total: number; completed: number; failed: number };
 
+/** A column's work, followed by its progress (GET column): one request a poll, however many rows. */
 async function followColumn(api: ApiClient, answer: unknown, options: WaitOptions): Promise<Followed> {
-  const column = isRecord(answer) && isRecord(answer.column) ? answer.column : null;
-  if (!column || typeof column.id !== "string" || typeof column.listId !== "string") return { output: answer, exitCode: 0 };
-  const target = { listId: column.listId, columnId: column.id, subject: String(column.subject), isPreview: column.isPreview === true };
-  // A manual column has no work: what its cells are now is final.
-  const manual = column.source === "profile" && !column.enrichmentType;
-  const cells = await followCells(api, target, null, options, manual);
-  return { output: { ...(answer as Record<string, unknown>), cells }, exitCode: 0 };
+  const created = isRecord(answer) && isRecord(answer.column) ? answer.column : null;
+  if (!created || typeof created.id !== "string" || typeof created.listId !== "string") return { output: answer, exitCode: 0 };
+  const path = `/api/lists/${encodeURIComponent(created.listId)}/columns/${encodeURIComponent(created.id)}`;
+  const bar = new Progress("cells", options.stderr);
+  const column = await poll(options, bar, async () => {
+    const read = await api.get(path);
+    const latest = isRecord(read) && isRecord(read.column) ? read.column : null;
+    const progress = latest && isRecord(latest.progress) ? (latest.progress as Record<string, number>) : null;
+    if (!latest || !progress) return undefined;
+    const open = progress.pending! + progress.processing!;
+    bar.update(progress.total! - open, progress.total!, `${progress.completed! + progress.empty!} completed, ${progress.failed} failed, ${open} to go`);
+    return open === 0 ? latest : undefined;
+  });
+  const progress = column.progress as Record<string, number>;
+  const cells: CellCounts = { total: progress.total!, completed: progress.completed! + progress.empty!, failed: progress.failed! };
+  return { output: { ...(answer as Record<string, unknown>), column, cells }, exitCode: 0 };
 }
 
 async function followGeneratedCells(api: ApiClient, answer: unknown, started: StartedBy, options: WaitOptions): Promise<Followed> {

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
   bigint,
+  bigserial,
   boolean,
   check,
   index,
@@ -103,6 +104,8 @@ export const creditLedger = pgTable(
   },
   (t) => [
     index("credit_ledger_workspace_idx").on(t.workspaceId, t.id),
+    // What each column was charged and refunded (its `credits`).
+    index("credit_ledger_column_idx").on(t.referenceId).where(sql`${t.referenceType} = 'column'`),
     uniqueIndex("credit_ledger_dedupe_key").on(t.workspaceId, t.dedupeKey).where(sql`${t.dedupeKey} is not null`),
     check("credit_ledger_balance_after_non_negative", sql`${t.balanceAfter} >= 0`),
   ],
@@ -355,6 +358,8 @@ export const personCells = pgTable(
     index("list_cells_list_idx").on(t.listId),
     // Recovery's scan: only open cells are in it.
     index("list_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing')`),
+    // A list's enrichmentStatus: is any of its cells open?
+    index("list_cells_open_list_idx").on(t.listId).where(sql`${t.status} in ('pending', 'processing')`),
   ],
 );
 
@@ -371,7 +376,48 @@ export const companyCells = pgTable(
     index("list_company_cells_row_idx").on(t.companyRowId),
     index("list_company_cells_list_idx").on(t.listId),
     index("list_company_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing')`),
+    index("list_company_cells_open_list_idx").on(t.listId).where(sql`${t.status} in ('pending', 'processing')`),
   ],
+);
+
+/**
+ * The durable, ordered record of a list's cell changes that the event stream reads from; written by
+ * triggers on both cell tables (drizzle/0008), so every path that writes a cell is covered, in the
+ * writing transaction. An event's position is (tx, id): `tx` the writing transaction's id, `id` its
+ * order within it. A reader only takes events of transactions older than every transaction still
+ * running (tx < the snapshot's xmin): no transaction can add an event below that point any more,
+ * so a cursor never skips an event that commits late, and never sees one twice. Pruned by age.
+ */
+export const listEvents = pgTable(
+  "list_events",
+  {
+    id: bigserial("id", { mode: "number" }).notNull(),
+    tx: bigint("tx", { mode: "number" })
+      .notNull()
+      .default(sql`(pg_current_xact_id()::text::bigint)`),
+    // No foreign key: events are written for every cell write, and a deleted list's are pruned.
+    listId: uuid("list_id").notNull(),
+    subject: text("subject", { enum: ["person", "company"] }).notNull(),
+    columnId: uuid("column_id").notNull(),
+    rowId: uuid("row_id").notNull(),
+    status: text("status").notNull(),
+    value: jsonb("value"),
+    error: text("error"),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("list_events_position_idx").on(t.listId, t.tx, t.id), index("list_events_created_idx").on(t.createdAt)],
+);
+
+/** The newest position pruned from list_events: a cursor at or below it may have missed events (410). */
+export const eventHorizon = pgTable(
+  "event_horizon",
+  {
+    id: integer("id").primaryKey().default(1),
+    tx: bigint("tx", { mode: "number" }).notNull().default(0),
+    eventId: bigint("event_id", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [check("event_horizon_one_row", sql`${t.id} = 1`)],
 );
 
 /**

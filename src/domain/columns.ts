@@ -7,13 +7,13 @@ import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { createColumnBody, updateColumnBody } from "../routes/columns/schemas";
 import type { Services } from "../services";
-import { captureHold, failOpenCells, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
+import { captureHold, columnViews, failOpenCells, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
 import { columnTaskPayloads, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
 import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
 import { inferSchema } from "./schema-inference";
-import { columnView } from "./views";
+import type { columnView } from "./views";
 
 export type ColumnRecord = typeof columns.$inferSelect;
 export type ColumnView = ReturnType<typeof columnView>;
@@ -218,7 +218,7 @@ export async function createColumn(services: Services, workspaceId: string, list
         return column!;
       },
     });
-    return columnView(column);
+    return await columnViewOf(services.db, column);
   } catch (error) {
     // Two creations raced past the check above; list_columns_one_hiring_status let one through (the
     // only unique index a new hiring_status column can hit: its id is fresh and it has no built-in key).
@@ -239,6 +239,17 @@ export async function requireColumn(db: Queryable, workspaceId: string, listId: 
   return found.column;
 }
 
+/** One column as the API shows it, with its progress and credits. */
+export async function columnViewOf(db: Queryable, column: ColumnRecord): Promise<ColumnView> {
+  const [view] = await columnViews(db, [column]);
+  return view!;
+}
+
+/** GET /api/lists/{id}/columns/{colId}: the caller's column, previews included, with its progress. */
+export async function getColumn(db: Queryable, workspaceId: string, listId: string, columnId: string): Promise<ColumnView> {
+  return columnViewOf(db, await requireColumn(db, workspaceId, listId, columnId));
+}
+
 export async function listColumns(db: Queryable, workspaceId: string, listId: string, subject: Subject | undefined): Promise<ColumnView[]> {
   await requireList(db, workspaceId, listId);
   const found = await db
@@ -247,7 +258,7 @@ export async function listColumns(db: Queryable, workspaceId: string, listId: st
     .where(and(eq(columns.listId, listId), eq(columns.isPreview, false), subject ? eq(columns.subject, subject) : undefined))
     // Without a subject filter, person columns come first, each subject by position.
     .orderBy(sql`${columns.subject} = 'company'`, asc(columns.position), asc(columns.id));
-  return found.map(columnView);
+  return columnViews(db, found);
 }
 
 export type ColumnPatch = z.output<typeof updateColumnBody>;
@@ -275,7 +286,7 @@ export async function updateColumn(
   };
 
   if (patch.isPreview === false && current.isPreview) requireConfiguredProvider(services.providers, providerKindOf(current));
-  if (!(patch.isPreview === false && current.isPreview)) return columnView(await write(db));
+  if (!(patch.isPreview === false && current.isPreview)) return columnViewOf(db, await write(db));
   const { column } = await queueColumnWork(services, {
     workspaceId,
     listId,
@@ -285,7 +296,7 @@ export async function updateColumn(
     columnId,
     write,
   });
-  return columnView(column);
+  return columnViewOf(db, column);
 }
 
 /** Stops what is still running for deleted columns; best effort, the tasks also check that their column exists. */

@@ -10,7 +10,8 @@ import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
 import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, textKey } from "./normalize";
-import { columnView, companyCellView, companyRowView } from "./views";
+import { columnViews } from "./cell-store/progress";
+import { companyCellView, companyRowView } from "./views";
 
 export type CompanyRow = typeof companyRows.$inferSelect;
 
@@ -298,7 +299,7 @@ export async function listCompanyRows(db: Queryable, workspaceId: string, listId
     .orderBy(asc(companyRows.position), asc(columns.position), asc(columns.id));
   return {
     companies: rows.map(companyRowView),
-    columns: companyColumns.map(columnView),
+    columns: await columnViews(db, companyColumns),
     cells: cells.map((c) => companyCellView(c.cell)),
   };
 }

@@ -6,7 +6,8 @@ import { columns, companyCells, companyRows, lists, personCells, personRows } fr
 import { AppError } from "../errors";
 import type { createListBody, sheetQuery, updateListBody } from "../routes/lists/schemas";
 import { BUILT_IN_PERSON_COLUMNS } from "./built-in-columns";
-import { columnView, companyCellView, companyRowView, listView, personCellView, rowView, type ListView } from "./views";
+import { columnViews } from "./cell-store/progress";
+import { companyCellView, companyRowView, listView, personCellView, rowView, type ListView } from "./views";
 
 export type NewList = z.output<typeof createListBody>;
 export type ListChanges = z.output<typeof updateListBody>;
@@ -36,19 +37,21 @@ export async function createList(db: Db, workspaceId: string, input: NewList): P
         builtInKey: c.key,
       })),
     );
-    return listView(list!, { rowCount: 0, companyCount: 0, leadCount: 0 });
+    return listView(list!, { rowCount: 0, companyCount: 0, leadCount: 0, running: false });
   });
 }
 
-export type ListCounts = { rowCount: number; companyCount: number; leadCount: number };
+export type ListCounts = { rowCount: number; companyCount: number; leadCount: number; running: boolean };
 
-/** Exact member counts for the given lists, in one statement. */
+/** Exact member counts for the given lists, and whether any of their cells is open, in one statement. */
 export async function listCounts(db: Queryable, listIds: string[]): Promise<Map<string, ListCounts>> {
   const counts = new Map<string, ListCounts>();
   if (listIds.length === 0) return counts;
-  const rows = rowsOf<{ list_id: string; row_count: string; company_count: string; lead_count: string }>(
+  const rows = rowsOf<{ list_id: string; row_count: string; company_count: string; lead_count: string; running: boolean }>(
     await db.execute(sql`
       select l.id as list_id,
+             (exists (select 1 from list_cells where list_id = l.id and status in ('pending', 'processing'))
+              or exists (select 1 from list_company_cells where list_id = l.id and status in ('pending', 'processing'))) as running,
              (select count(*) from list_rows r where r.list_id = l.id) as row_count,
              (select count(*) from list_company_rows c where c.list_id = l.id) as company_count,
              (select count(*) from (select lead_id from list_rows where list_id = l.id
@@ -56,7 +59,12 @@ export async function listCounts(db: Queryable, listIds: string[]): Promise<Map<
       from lists l where l.id in ${uuidSet(listIds)}`),
   );
   for (const r of rows) {
-    counts.set(r.list_id, { rowCount: Number(r.row_count), companyCount: Number(r.company_count), leadCount: Number(r.lead_count) });
+    counts.set(r.list_id, {
+      rowCount: Number(r.row_count),
+      companyCount: Number(r.company_count),
+      leadCount: Number(r.lead_count),
+      running: r.running === true || (r.running as unknown) === "t",
+    });
   }
   return counts;
 }
@@ -106,7 +114,7 @@ export async function listSheet(db: Queryable, workspaceId: string, listId: stri
     return {
       sheet: listView(list, counts),
       rows: rows.map(rowView),
-      columns: sheetColumns.map(columnView),
+      columns: await columnViews(db, sheetColumns),
       cells: cells.map(personCellView),
       truncated: counts.rowCount > rows.length,
     };
@@ -122,7 +130,7 @@ export async function listSheet(db: Queryable, workspaceId: string, listId: stri
   return {
     sheet: listView(list, counts),
     rows: rows.map(companyRowView),
-    columns: sheetColumns.map(columnView),
+    columns: await columnViews(db, sheetColumns),
     cells: cells.map(companyCellView),
     truncated: counts.companyCount > rows.length,
   };

@@ -6,6 +6,7 @@ import type { Logger, Services } from "../services";
 import { captureHold, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
 import { columnTaskPayloads, planColumn, type Subject } from "./column-kinds";
 import { lockWorkspace } from "./credits";
+import { pruneEvents } from "./events";
 import { captureRunCredits, lockWorkspaceOfRun, releaseRunCredits } from "./enrichment-runs/credits";
 
 // Recovery: the other half of the leases. Work in flight is either held by a live attempt (which
@@ -100,6 +101,15 @@ export async function recoverExpiredWork(services: Services, options: { workspac
   await settleEndedRuns(services, options.workspaceId, summary);
   const acted = Object.values(summary).some((n) => n > 0);
   if (acted) services.logger.info("recovered expired work", summary);
+  // The sweep is also what keeps the change record of the event streams to its retention.
+  if (!options.workspaceId) {
+    try {
+      const pruned = await pruneEvents(services.db, new Date(services.clock.now().getTime() - services.eventSettings.retentionMs));
+      if (pruned > 0) services.logger.info("pruned list events", { pruned });
+    } catch (error) {
+      services.logger.error("pruning list events failed", { error: describe(error) });
+    }
+  }
   return summary;
 }
 

@@ -1,4 +1,5 @@
 import type { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
+import type { ColumnStats } from "./cell-store/progress";
 
 // The API's JSON shapes of stored records, in one place so every route answers alike.
 
@@ -6,13 +7,13 @@ const iso = (d: Date | string) => new Date(d).toISOString();
 
 export type ListView = ReturnType<typeof listView>;
 
-export function listView(list: typeof lists.$inferSelect, counts: { rowCount: number; companyCount: number; leadCount: number }) {
+export function listView(list: typeof lists.$inferSelect, counts: { rowCount: number; companyCount: number; leadCount: number; running: boolean }) {
   return {
     id: list.id,
     name: list.name,
     description: list.description,
     leadType: list.leadType,
-    enrichmentStatus: list.enrichmentStatus,
+    enrichmentStatus: counts.running ? ("running" as const) : ("idle" as const),
     rowCount: counts.rowCount,
     companyCount: counts.companyCount,
     leadCount: counts.leadCount,
@@ -21,7 +22,7 @@ export function listView(list: typeof lists.$inferSelect, counts: { rowCount: nu
   };
 }
 
-export function columnView(column: typeof columns.$inferSelect) {
+export function columnView(column: typeof columns.$inferSelect, stats: ColumnStats) {
   return {
     id: column.id,
     listId: column.listId,
@@ -39,6 +40,8 @@ export function columnView(column: typeof columns.$inferSelect) {
     isPreview: column.isPreview,
     category: column.category,
     builtInKey: column.builtInKey,
+    progress: stats.progress,
+    credits: stats.credits,
   };
 }
 

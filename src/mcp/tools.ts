@@ -32,7 +32,9 @@ type Parameter = { name: string; in: string; required?: boolean; description?: s
  * OpenAPI document gives them, with every `$ref` resolved so a client needs nothing else. Two parts
  * naming the same property could not be told apart in the arguments, so that is refused here.
  */
-export function buildTools(document: ApiDocument, operations: readonly Operation[]): ToolCatalog {
+export function buildTools(document: ApiDocument, allOperations: readonly Operation[]): ToolCatalog {
+  // A stream never ends, so it cannot be a tool's one answer.
+  const operations = allOperations.filter((operation) => !operation.spec.stream);
   const names: ToolNames = (method, path) => operations.find((operation) => operation.spec.method === method && operation.spec.path === path)?.spec.operationId;
   const seen = new Set<string>();
   const tools = operations.map((operation): ApiTool => {

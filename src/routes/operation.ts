@@ -26,7 +26,7 @@ export const TAGS = {
 } as const;
 export type Tag = keyof typeof TAGS;
 
-export type ErrorStatus = 400 | 401 | 402 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503;
+export type ErrorStatus = 400 | 401 | 402 | 404 | 409 | 410 | 413 | 415 | 429 | 500 | 502 | 503;
 
 const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
@@ -54,6 +54,7 @@ const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
   402: "Not enough credits (INSUFFICIENT_CREDITS with `required` and `balance`); nothing was written or charged.",
   404: "The resource does not exist in the caller's workspace (NOT_FOUND).",
   409: "The request conflicts with the resource's state (CONFLICT, IDEMPOTENCY_KEY_REUSED).",
+  410: "The event id is too old to replay from (CURSOR_EXPIRED): reload, then reconnect without it.",
   413: "The body is larger than the server accepts (PAYLOAD_TOO_LARGE).",
   415: "The body is not JSON (UNSUPPORTED_MEDIA_TYPE).",
   429: "Too many requests for this workspace (RATE_LIMITED); retry after `retryAfter` seconds.",
@@ -76,7 +77,7 @@ export const success = z.strictObject({ success: z.literal(true) });
 /** How the CLI's `--wait` follows the background work an operation starts. */
 export type BackgroundWork = "column" | "cells" | "run";
 
-type Responses = Partial<Record<200 | 201 | 202, { description: string; schema: z.ZodType }>>;
+type Responses = Partial<Record<200 | 201 | 202, { description: string; schema: z.ZodType; mediaType?: "application/json" | "text/event-stream" }>>;
 
 type OperationSpec = {
   method: "get" | "post" | "put" | "patch" | "delete";
@@ -95,6 +96,8 @@ type OperationSpec = {
   /** The error statuses this operation can answer besides those every operation can. */
   errors?: ErrorStatus[];
   background?: BackgroundWork;
+  /** The answer is a stream (text/event-stream) that stays open: no MCP tool; the CLI prints it as it comes. */
+  stream?: true;
 };
 
 type Part<S extends OperationSpec, Key extends "params" | "query" | "body", Target extends keyof ValidationTargets> = S[Key] extends z.ZodType
@@ -117,7 +120,9 @@ export function defineOperation<const S extends OperationSpec>(spec: S, handler:
     (a, b) => a - b,
   );
   const responses: RouteConfig["responses"] = {};
-  for (const [status, response] of Object.entries(spec.responses)) responses[status] = json(response.schema, response.description);
+  for (const [status, response] of Object.entries(spec.responses)) {
+    responses[status] = { description: response.description, content: { [response.mediaType ?? "application/json"]: { schema: response.schema } } };
+  }
   for (const status of errors) responses[status] = { description: ERROR_DESCRIPTIONS[status], content: { "application/json": { schema: errorEnvelope } } };
   const route = createRoute({
     method: spec.method,

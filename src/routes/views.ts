@@ -13,7 +13,7 @@ export const List = z
     name: z.string(),
     description: z.string().nullable(),
     leadType: z.enum(lists.leadType.enumValues),
-    enrichmentStatus: z.string().openapi({ description: "`idle` unless the list's enrichment is under way." }),
+    enrichmentStatus: z.enum(["idle", "running"]).openapi({ description: "`running` while any cell of the list is `pending` or `processing`, else `idle`." }),
     rowCount: z.number().int().openapi({ description: "People in the list." }),
     companyCount: z.number().int().openapi({ description: "Companies in the list." }),
     leadCount: z.number().int().openapi({ description: "People and companies together." }),
@@ -38,6 +38,26 @@ export const ColumnSchema = z
   })
   .openapi("ColumnSchema", { description: "The type of the column's values." });
 
+const count = () => z.number().int().min(0);
+
+export const ColumnProgress = z
+  .strictObject({
+    total: count().openapi({ description: "The column's cells; the other counts are disjoint and add up to it." }),
+    pending: count().openapi({ description: "Queued, not started." }),
+    processing: count(),
+    completed: count().openapi({ description: "Completed with a value." }),
+    empty: count().openapi({ description: "Completed with no value (e.g. no contact found)." }),
+    failed: count(),
+  })
+  .openapi("ColumnProgress");
+
+export const ColumnCredits = z
+  .strictObject({
+    charged: count().openapi({ description: "Credits charged for the column's work." }),
+    refunded: count().openapi({ description: "Of those, credits given back for cells that ended without a value." }),
+  })
+  .openapi("ColumnCredits");
+
 export const Column = z
   .strictObject({
     id: z.uuid(),
@@ -56,6 +76,8 @@ export const Column = z
     isPreview: z.boolean().openapi({ description: "A preview column: filled for a few rows only, until kept or cleaned up." }),
     category: z.string(),
     builtInKey: z.string().nullable().openapi({ description: "Set on the columns every list has (name, role, company...)." }),
+    progress: ColumnProgress,
+    credits: ColumnCredits,
   })
   .openapi("Column");
 

@@ -1,7 +1,7 @@
-import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { router, type AppEnv } from "../context";
+import { continueAfterResponse } from "../after-response";
+import { router } from "../context";
 import { applyReceivedResult, bulkContactProvider, receiveSubmissionResult } from "../domain/enrichment/contacts";
 import { AppError } from "../errors";
 import { ProviderRequestError } from "../providers/http";
@@ -58,30 +58,3 @@ webhookRoutes.post("/fullenrich/:submissionId", validate("param", z.object({ sub
   if (receipt === "accepted") continueAfterResponse(c, "webhook result not written", () => applyReceivedResult(services, provider, submissionId));
   return c.json({ received: true, duplicate: receipt === "duplicate" });
 });
-
-// ---- work that outlives the response ----
-
-const afterResponse = new WeakMap<Context<AppEnv>, Promise<void>>();
-const inFlight = new Set<Promise<void>>();
-
-/**
- * Runs `work` after the response: on Workers under `waitUntil` (the services middleware keeps the
- * request's services open until it ends), on Node as a tracked promise.
- */
-export function continueAfterResponse(c: Context<AppEnv>, failureMessage: string, work: () => Promise<void>): void {
-  const running = work().catch((error: unknown) => {
-    c.var.services.logger.error(failureMessage, { requestId: c.var.requestId, error: error instanceof Error ? error.message : String(error) });
-  });
-  inFlight.add(running);
-  void running.finally(() => inFlight.delete(running));
-  const earlier = afterResponse.get(c);
-  afterResponse.set(c, earlier ? Promise.all([earlier, running]).then(() => undefined) : running);
-}
-
-/** What a request left running after its response, if anything. */
-export const workAfterResponse = (c: Context<AppEnv>): Promise<void> | undefined => afterResponse.get(c);
-
-/** Resolves once no work started by any request is still running (for shutdown and tests). */
-export async function backgroundIdle(): Promise<void> {
-  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-}

@@ -22,11 +22,13 @@
 //
 // Files: tables.ts (the two tables), columns.ts (columns as tasks see them), queue.ts (queueing,
 // holds, failing and deleting open cells), claims.ts (claims, leases, in-task charges), results.ts
-// (results and their settlement), manual.ts (the documented manual writes).
+// (results and their settlement), manual.ts (the documented manual writes), progress.ts (what a
+// column's cells and ledger rows add up to).
 
 export * from "./claims";
 export * from "./columns";
 export * from "./manual";
+export * from "./progress";
 export * from "./queue";
 export * from "./results";
 export * from "./tables";

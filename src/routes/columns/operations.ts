@@ -1,4 +1,4 @@
-import { createColumn, deleteColumn, deletePreviewColumns, generateCells, listColumns, previewCells, updateColumn } from "../../domain/columns";
+import { createColumn, deleteColumn, deletePreviewColumns, generateCells, getColumn, listColumns, previewCells, updateColumn } from "../../domain/columns";
 import { defineOperation, success } from "../operation";
 import {
   columnParam,
@@ -135,6 +135,27 @@ export const deleteColumnOperation = defineOperation(
   },
 );
 
+export const getColumnOperation = defineOperation(
+  {
+    method: "get",
+    path: "/api/lists/{id}/columns/{colId}",
+    operationId: "getColumn",
+    tag: "columns",
+    command: "get",
+    summary: "One column with its progress (cells by status) and credits (charged, refunded)",
+    description:
+      "Preview columns included. Follow a column's background work by polling this every 2–5 seconds until `progress.pending` and " +
+      "`progress.processing` are 0, or subscribe to the list's event stream (GET /api/lists/{id}/events).",
+    params: columnParam,
+    responses: { 200: { description: "The column", schema: columnResponse } },
+    errors: [404],
+  },
+  async (c) => {
+    const { id, colId } = c.req.valid("param");
+    return c.json({ column: await getColumn(c.var.services.db, c.var.principal.workspaceId, id, colId) });
+  },
+);
+
 export const listPreviewCellsOperation = defineOperation(
   {
     method: "get",
@@ -187,6 +208,7 @@ export const columnOperations = [
   createColumnOperation,
   listColumnsOperation,
   cleanupPreviewColumnsOperation,
+  getColumnOperation,
   updateColumnOperation,
   deleteColumnOperation,
   listPreviewCellsOperation,

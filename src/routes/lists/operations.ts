@@ -1,6 +1,7 @@
 import { createList, listLists, listSheet, updateList } from "../../domain/lists";
 import { deleteList } from "../../domain/removals";
 import { defineOperation, success } from "../operation";
+import { streamListEventsOperation } from "./events";
 import { createListBody, listBody, listIdParam, listResponse, listsResponse, sheetQuery, sheetResponse, updateListBody } from "./schemas";
 
 const DELETE_DESCRIPTION =
@@ -108,4 +109,4 @@ export const deleteListByBody = defineOperation(
   },
 );
 
-export const listOperations = [createListOperation, listListsOperation, getList, updateListOperation, deleteListOperation, deleteListByBody];
+export const listOperations = [createListOperation, listListsOperation, getList, updateListOperation, deleteListOperation, deleteListByBody, streamListEventsOperation];

@@ -1,0 +1,293 @@
+import { eq } from "drizzle-orm";
+import type { Queryable } from "../db/client";
+import { workspaces } from "../db/schema";
+import { columnStats, type ColumnStats } from "./cell-store/progress";
+import { currentPosition, cursorExpired, eventsAfter, isAfter, type CellEvent, type EventPosition } from "./events";
+
+/**
+ * What a list's event stream carries, in order. `position` is the stream's `id:` for each item: a
+ * client resuming from it gets everything after. Progress and balance items are derived (read when
+ * cells changed) and carry the position of the last cell event they follow.
+ */
+export type StreamItem =
+  | { kind: "cell"; position: EventPosition; event: CellEvent }
+  | { kind: "progress"; position: EventPosition; columnId: string; stats: ColumnStats }
+  | { kind: "balance"; position: EventPosition; balance: number }
+  | { kind: "heartbeat" };
+
+export type EventStreamSettings = {
+  /** How often a list's record is read for new events. */
+  pollMs: number;
+  /** A comment line at least this often, so proxies keep an idle stream open. */
+  heartbeatMs: number;
+  /** Progress of one column at most this often per stream. */
+  progressEveryMs: number;
+};
+
+export type Subscription = AsyncIterable<StreamItem> & { close(): void; readonly closed: Promise<void> };
+
+/** The streams of one process (or one Worker request), sharing one reading loop per list. */
+export type EventFeeds = {
+  /** Starts a stream of the list after `after` (null: from now). 410 CURSOR_EXPIRED when `after` is too old. */
+  subscribe(input: { listId: string; workspaceId: string; after: EventPosition | null }): Promise<Subscription>;
+  /** Ends every open stream (the server is stopping). */
+  closeAll(): void;
+  /** Streams open now, for tests and logs. */
+  open(): number;
+};
+
+// A page of a replay or a tick's read. A buffer of this many recent events serves streams that join
+// or resume near the live end from memory; one further behind replays from the database first.
+const PAGE = 500;
+const BUFFER_LIMIT = 5_000;
+// A client this far behind is dropped: it resumes with Last-Event-ID and replays from the database.
+const QUEUE_LIMIT = 20_000;
+
+class Subscriber implements Subscription {
+  private queue: StreamItem[] = [];
+  private wake: (() => void) | null = null;
+  private isDone = false;
+  private lastSent = Date.now();
+  private readonly progressSentAt = new Map<string, number>();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private ended!: () => void;
+  readonly closed = new Promise<void>((resolve) => (this.ended = resolve));
+  /** Replaying from the database until it reaches the feed's buffer. */
+  catchingUp: boolean;
+
+  constructor(
+    public cursor: EventPosition,
+    catchingUp: boolean,
+    private readonly settings: EventStreamSettings,
+    private readonly onClose: (subscriber: Subscriber) => void,
+  ) {
+    this.catchingUp = catchingUp;
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastSent >= settings.heartbeatMs) this.push({ kind: "heartbeat" });
+    }, Math.max(50, Math.min(settings.heartbeatMs, 1_000)));
+  }
+
+  get isClosed() {
+    return this.isDone;
+  }
+
+  push(item: StreamItem): void {
+    if (this.isDone) return;
+    if (this.queue.length >= QUEUE_LIMIT) return this.close();
+    if (item.kind === "cell") this.cursor = item.position;
+    this.queue.push(item);
+    this.lastSent = Date.now();
+    this.wake?.();
+  }
+
+  /** Cell events after the cursor, then the progress of the columns they touched (at most once per column per progressEveryMs). */
+  deliver(events: readonly CellEvent[]): Set<string> {
+    const touched = new Set<string>();
+    for (const event of events) {
+      if (!isAfter(event.position, this.cursor)) continue;
+      this.push({ kind: "cell", position: event.position, event });
+      touched.add(event.columnId);
+    }
+    return touched;
+  }
+
+  /** Progress of the given columns, unless this stream had one of that column in the last progressEveryMs (it is then owed one). */
+  deliverProgress(stats: Map<string, ColumnStats>, position: EventPosition, owed: Set<string>): void {
+    const now = Date.now();
+    for (const [columnId, columnStats] of stats) {
+      const last = this.progressSentAt.get(columnId) ?? 0;
+      if (now - last < this.settings.progressEveryMs) {
+        owed.add(columnId);
+        continue;
+      }
+      this.progressSentAt.set(columnId, now);
+      this.push({ kind: "progress", position, columnId, stats: columnStats });
+    }
+  }
+
+  close(): void {
+    if (this.isDone) return;
+    this.isDone = true;
+    clearInterval(this.heartbeat);
+    this.wake?.();
+    this.onClose(this);
+    this.ended();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamItem> {
+    try {
+      while (true) {
+        while (this.queue.length > 0) yield this.queue.shift()!;
+        if (this.isDone) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+      }
+    } finally {
+      this.close();
+    }
+  }
+}
+
+/**
+ * One list's reading loop: every pollMs one indexed read of the events after the newest one seen,
+ * shared by all of the list's streams in this process, however many. The newest BUFFER_LIMIT events
+ * stay in memory; a stream whose cursor is older replays from the database page by page (its own
+ * reads) until it reaches the buffer, then is fed with the rest.
+ */
+class ListFeed {
+  readonly subscribers = new Set<Subscriber>();
+  private buffer: CellEvent[] = [];
+  /** The buffer holds every event after this position, up to `position`. */
+  private floor: EventPosition;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private balance: number | null = null;
+  /** Columns whose progress some stream is owed (it had one too recently), sent on a later tick. */
+  private owed = new Set<string>();
+
+  constructor(
+    private readonly db: Queryable,
+    readonly listId: string,
+    private readonly workspaceId: string,
+    private readonly settings: EventStreamSettings,
+    public position: EventPosition,
+    private readonly onIdle: (feed: ListFeed) => void,
+  ) {
+    this.floor = position;
+  }
+
+  async join(after: EventPosition | null): Promise<Subscriber> {
+    const cursor = after ?? this.position;
+    if (after && !isAfter(after, this.floor) && !(after.tx === this.floor.tx && after.id === this.floor.id)) {
+      // Older than the buffer: is it still in the record at all?
+      const probe = await eventsAfter(this.db, this.listId, after, 1);
+      if (probe.expired) throw cursorExpired();
+    }
+    const behind = !!after && isAfter(this.floor, after);
+    const subscriber = new Subscriber(cursor, behind, this.settings, (s) => this.leave(s));
+    this.subscribers.add(subscriber);
+    if (behind) void this.replay(subscriber);
+    else subscriber.deliver(this.buffer);
+    this.schedule(0);
+    return subscriber;
+  }
+
+  private leave(subscriber: Subscriber): void {
+    this.subscribers.delete(subscriber);
+    if (this.subscribers.size === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.onIdle(this);
+    }
+  }
+
+  /** A stream behind the buffer reads its own pages until it reaches the buffer's floor. */
+  private async replay(subscriber: Subscriber): Promise<void> {
+    try {
+      let at = subscriber.cursor;
+      const touched = new Set<string>();
+      // The floor moves while pages are read (the buffer drops its oldest events): compared anew each
+      // time, with no await between the last comparison and feeding the buffer.
+      while (!subscriber.isClosed && isAfter(this.floor, at)) {
+        const page = await eventsAfter(this.db, this.listId, at, PAGE);
+        if (page.expired) return subscriber.close();
+        const upToFloor = page.events.filter((event) => !isAfter(event.position, this.floor));
+        for (const columnId of subscriber.deliver(upToFloor)) touched.add(columnId);
+        // Nothing between here and the floor: the buffer has the rest.
+        at = upToFloor.length === PAGE ? upToFloor[upToFloor.length - 1]!.position : this.floor;
+      }
+      if (subscriber.isClosed) return;
+      for (const columnId of subscriber.deliver(this.buffer)) touched.add(columnId);
+      subscriber.catchingUp = false;
+      if (touched.size > 0) subscriber.deliverProgress(await columnStats(this.db, [...touched]), subscriber.cursor, new Set());
+    } catch {
+      subscriber.close();
+    }
+  }
+
+  private schedule(delay: number): void {
+    if (this.timer || this.subscribers.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.tick().finally(() => this.schedule(this.settings.pollMs));
+    }, delay);
+  }
+
+  private async tick(): Promise<void> {
+    let events: CellEvent[] = [];
+    try {
+      // Read until caught up, so a burst (a 100,000-row column) does not trail behind by a page a tick.
+      for (let page = 0; page < 20; page++) {
+        const read = await eventsAfter(this.db, this.listId, this.position, PAGE);
+        if (read.expired) {
+          for (const subscriber of this.subscribers) subscriber.close();
+          return;
+        }
+        events = events.concat(read.events);
+        if (read.events.length > 0) this.position = read.events[read.events.length - 1]!.position;
+        if (read.events.length < PAGE) break;
+      }
+      const touched = new Set([...events.map((event) => event.columnId), ...this.owed]);
+      this.remember(events);
+      for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliver(events);
+      if (touched.size === 0) return;
+      const [stats, balance] = await Promise.all([columnStats(this.db, [...touched]), this.readBalance()]);
+      this.owed = new Set();
+      for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliverProgress(stats, this.position, this.owed);
+      if (balance !== null && balance !== this.balance) {
+        this.balance = balance;
+        for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.push({ kind: "balance", position: this.position, balance });
+      }
+    } catch {
+      // The database did not answer: the next tick reads again from the same position.
+    }
+  }
+
+  private remember(events: CellEvent[]): void {
+    if (events.length === 0) return;
+    this.buffer = this.buffer.concat(events);
+    if (this.buffer.length > BUFFER_LIMIT) {
+      const dropped = this.buffer.length - BUFFER_LIMIT;
+      this.floor = this.buffer[dropped - 1]!.position;
+      this.buffer = this.buffer.slice(dropped);
+    }
+  }
+
+  private async readBalance(): Promise<number | null> {
+    const [row] = await this.db.select({ balance: workspaces.creditBalance }).from(workspaces).where(eq(workspaces.id, this.workspaceId));
+    return row ? Number(row.balance) : null;
+  }
+
+  closeAll(): void {
+    for (const subscriber of [...this.subscribers]) subscriber.close();
+  }
+}
+
+/** The feeds of one database handle: a process's pool (shared by every request) or one Worker request's client. */
+export function createEventFeeds(db: Queryable, settings: EventStreamSettings): EventFeeds {
+  const feeds = new Map<string, Promise<ListFeed>>();
+  let open = 0;
+  const feedOf = (listId: string, workspaceId: string) => {
+    let feed = feeds.get(listId);
+    if (!feed) {
+      feed = currentPosition(db).then((now) => new ListFeed(db, listId, workspaceId, settings, now, (idle) => feeds.delete(idle.listId)));
+      feeds.set(listId, feed);
+      feed.catch(() => feeds.delete(listId));
+    }
+    return feed;
+  };
+  return {
+    async subscribe({ listId, workspaceId, after }) {
+      const feed = await feedOf(listId, workspaceId);
+      const subscription = await feed.join(after);
+      open += 1;
+      subscription.closed.then(() => (open -= 1));
+      return subscription;
+    },
+    closeAll() {
+      for (const feed of feeds.values()) void feed.then((f) => f.closeAll(), () => undefined);
+    },
+    open() {
+      return open;
+    },
+  };
+}
