@@ -1,8 +1,7 @@
-CREATE TABLE "event_horizon" (
-	"id" integer PRIMARY KEY DEFAULT 1 NOT NULL,
-	"tx" bigint DEFAULT 0 NOT NULL,
-	"event_id" bigint DEFAULT 0 NOT NULL,
-	CONSTRAINT "event_horizon_one_row" CHECK ("event_horizon"."id" = 1)
+CREATE TABLE "list_event_horizons" (
+	"list_id" uuid PRIMARY KEY NOT NULL,
+	"tx" bigint NOT NULL,
+	"event_id" bigint NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "list_events" (
@@ -24,11 +23,9 @@ CREATE INDEX "list_events_created_idx" ON "list_events" USING btree ("created_at
 CREATE INDEX "list_company_cells_open_list_idx" ON "list_company_cells" USING btree ("list_id") WHERE "list_company_cells"."status" in ('pending', 'processing');--> statement-breakpoint
 CREATE INDEX "credit_ledger_column_idx" ON "credit_ledger" USING btree ("reference_id") WHERE "credit_ledger"."reference_type" = 'column';--> statement-breakpoint
 CREATE INDEX "list_cells_open_list_idx" ON "list_cells" USING btree ("list_id") WHERE "list_cells"."status" in ('pending', 'processing');--> statement-breakpoint
-INSERT INTO "event_horizon" ("id", "tx", "event_id") VALUES (1, 0, 0);
 -- Every cell write becomes an event of its list in the writing statement: one insert per statement
 -- (transition tables), whatever path wrote the cells. An update is an event only when what a caller
 -- sees changed (status, value, error): lease renewals and bookkeeping are not events.
---> statement-breakpoint
 CREATE FUNCTION "list_cells_events_inserted"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO list_events (list_id, subject, column_id, row_id, status, value, error, updated_at)

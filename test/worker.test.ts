@@ -139,4 +139,36 @@ describe("the Worker in workerd", () => {
     expect(answer.result.isError).toBeUndefined();
     expect(answer.result.structuredContent.credits).toEqual({ balance: 7 });
   });
+
+  it("streams a list's events from workerd, without LISTEN: a manual write arrives as a cell event", async () => {
+    const client = await seedWorkerClient(5);
+    const listId: string = (await client.post("/api/lists", { name: "Streamed" })).body.list.id;
+    const rowId: string = (await client.post(`/api/lists/${listId}/rows`, { firstName: "Ada", lastName: "Lovelace" })).body.row.id;
+    const columnId: string = (await client.post(`/api/lists/${listId}/columns`, { name: "Notes", isDynamic: false })).body.column.id;
+    const stream = await app.request(`/api/lists/${listId}/events`, { headers: { authorization: `Bearer ${client.apiKey}` } });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const reader = stream.body!.getReader();
+    const decoder = new TextDecoder();
+    expect((await client.put(`/api/lists/${listId}/cells`, { rowId, columnId, value: "met at the conference" })).status).toBe(200);
+    let text = "";
+    const deadline = Date.now() + 10_000;
+    while (!text.includes("event: cell") && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    const data = /event: cell\ndata: (.*)\nid: (\d+-\d+)/.exec(text);
+    expect(data).not.toBeNull();
+    expect(JSON.parse(data![1]!)).toEqual({
+      subject: "person",
+      columnId,
+      rowId,
+      status: "completed",
+      value: "met at the conference",
+      error: null,
+      updatedAt: ISO_DATE,
+    });
+  });
 });

@@ -409,16 +409,12 @@ export const listEvents = pgTable(
   (t) => [index("list_events_position_idx").on(t.listId, t.tx, t.id), index("list_events_created_idx").on(t.createdAt)],
 );
 
-/** The newest position pruned from list_events: a cursor at or below it may have missed events (410). */
-export const eventHorizon = pgTable(
-  "event_horizon",
-  {
-    id: integer("id").primaryKey().default(1),
-    tx: bigint("tx", { mode: "number" }).notNull().default(0),
-    eventId: bigint("event_id", { mode: "number" }).notNull().default(0),
-  },
-  (t) => [check("event_horizon_one_row", sql`${t.id} = 1`)],
-);
+/** Per list, the newest position pruned from list_events: a cursor at or below it may have missed events (410). */
+export const listEventHorizons = pgTable("list_event_horizons", {
+  listId: uuid("list_id").primaryKey(),
+  tx: bigint("tx", { mode: "number" }).notNull(),
+  eventId: bigint("event_id", { mode: "number" }).notNull(),
+});
 
 /**
  * Credits set aside for one queueing of a column's cells, from the transaction that writes the

@@ -69,8 +69,9 @@ type EventRow = {
 export async function eventsAfter(db: Queryable, listId: string, after: EventPosition, limit: number): Promise<{ expired: boolean; events: CellEvent[] }> {
   const rows = rowsOf<EventRow>(
     await db.execute(sql`
-      select h.tx as horizon_tx, h.event_id as horizon_id, e.*
-      from event_horizon h
+      select coalesce(h.tx, 0) as horizon_tx, coalesce(h.event_id, 0) as horizon_id, e.*
+      from (select ${listId}::uuid as list_id) l
+      left join list_event_horizons h on h.list_id = l.list_id
       left join lateral (
         select e.tx, e.id, e.subject, e.column_id, e.row_id, e.status, e.value, e.error, e.updated_at
         from list_events e
@@ -103,21 +104,25 @@ export async function eventsAfter(db: Queryable, listId: string, after: EventPos
 }
 
 /**
- * Deletes events written before `before` and moves the horizon to the newest position deleted, in
- * one statement. A cursor above the horizon still has every later event; one at or below it is
- * answered 410. Returns how many events were deleted.
+ * Deletes the events written before `before` (of one list, or of all), and moves each list's horizon
+ * to the newest position deleted from it, in one statement. A cursor above its list's horizon still
+ * has every later event; one at or below it is answered 410. Returns how many events were deleted.
  */
-export async function pruneEvents(db: Queryable, before: Date): Promise<number> {
+export async function pruneEvents(db: Queryable, before: Date, options: { listId?: string } = {}): Promise<number> {
   const [row] = rowsOf<{ deleted: string }>(
     await db.execute(sql`
       with gone as (
-        delete from list_events where created_at < ${before.toISOString()}::timestamptz returning tx, id
+        delete from list_events
+        where created_at < ${before.toISOString()}::timestamptz ${options.listId ? sql`and list_id = ${options.listId}` : sql``}
+        returning list_id, tx, id
       ), newest as (
-        select tx, id from gone order by tx desc, id desc limit 1
+        select distinct on (list_id) list_id, tx, id from gone order by list_id, tx desc, id desc
       ), moved as (
-        update event_horizon h set tx = newest.tx, event_id = newest.id
-        from newest where h.id = 1 and (newest.tx, newest.id) > (h.tx, h.event_id)
-        returning h.id
+        insert into list_event_horizons as h (list_id, tx, event_id)
+        select list_id, tx, id from newest
+        on conflict (list_id) do update set tx = excluded.tx, event_id = excluded.event_id
+          where (excluded.tx, excluded.event_id) > (h.tx, h.event_id)
+        returning h.list_id
       )
       select count(*) as deleted from gone`),
   );
