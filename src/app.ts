@@ -111,7 +111,14 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
     return handleMcpRequest(c, (request) => Promise.resolve(app.fetch(request, c.env, executionCtx)));
   });
 
-  app.get("/", (c) => c.json({ name: "lead-enrichment-api", docs: "/docs", openapi: "/openapi.json", mcp: "/mcp", health: "/healthz" }));
+  // The live grid page (public/index.html) where public/ is served; a caller asking for JSON alone,
+  // and an app without static files, gets the pointer to the API instead.
+  const staticFiles = options.staticFiles;
+  app.get("/", async (c, next) => {
+    const accept = c.req.header("accept") ?? "";
+    if (staticFiles && !(/\bapplication\/json\b/i.test(accept) && !/\btext\/html\b/i.test(accept))) return staticFiles(c, next);
+    return c.json({ name: "lead-enrichment-api", docs: "/docs", openapi: "/openapi.json", mcp: "/mcp", health: "/healthz" });
+  });
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
   // Rendered in the browser from /openapi.json by the script the app itself serves: no CDN, no fonts
   // from elsewhere, no telemetry, so the reference works offline.
