@@ -48,7 +48,6 @@ class Subscriber implements Subscription {
   private wake: (() => void) | null = null;
   private isDone = false;
   private lastSent = Date.now();
-  private readonly progressSentAt = new Map<string, number>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private ended!: () => void;
   readonly closed = new Promise<void>((resolve) => (this.ended = resolve));
@@ -80,7 +79,7 @@ class Subscriber implements Subscription {
     this.wake?.();
   }
 
-  /** Cell events after the cursor, then the progress of the columns they touched (at most once per column per progressEveryMs). */
+  /** Cell events after the cursor; answers the columns they touched. */
   deliver(events: readonly CellEvent[]): Set<string> {
     const touched = new Set<string>();
     for (const event of events) {
@@ -91,18 +90,9 @@ class Subscriber implements Subscription {
     return touched;
   }
 
-  /** Progress of the given columns, unless this stream had one of that column in the last progressEveryMs (it is then owed one). */
-  deliverProgress(stats: Map<string, ColumnStats>, position: EventPosition, owed: Set<string>): void {
-    const now = Date.now();
-    for (const [columnId, columnStats] of stats) {
-      const last = this.progressSentAt.get(columnId) ?? 0;
-      if (now - last < this.settings.progressEveryMs) {
-        owed.add(columnId);
-        continue;
-      }
-      this.progressSentAt.set(columnId, now);
-      this.push({ kind: "progress", position, columnId, stats: columnStats });
-    }
+  /** The progress of the given columns, after the cell events that changed them. */
+  deliverProgress(stats: Map<string, ColumnStats>, position: EventPosition): void {
+    for (const [columnId, columnStats] of stats) this.push({ kind: "progress", position, columnId, stats: columnStats });
   }
 
   close(): void {
@@ -141,7 +131,8 @@ class ListFeed {
   private floor: EventPosition;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private balance: number | null = null;
-  /** Columns whose progress some stream is owed (it had one too recently), sent on a later tick. */
+  /** When each column's progress was last read, and the columns changed since then that are not due yet. */
+  private readonly progressReadAt = new Map<string, number>();
   private owed = new Set<string>();
 
   constructor(
@@ -198,7 +189,7 @@ class ListFeed {
       if (subscriber.isClosed) return;
       for (const columnId of subscriber.deliver(this.buffer)) touched.add(columnId);
       subscriber.catchingUp = false;
-      if (touched.size > 0) subscriber.deliverProgress(await columnStats(this.db, [...touched]), subscriber.cursor, new Set());
+      if (touched.size > 0) subscriber.deliverProgress(await columnStats(this.db, [...touched]), subscriber.cursor);
     } catch {
       subscriber.close();
     }
@@ -230,9 +221,15 @@ class ListFeed {
       this.remember(events);
       for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliver(events);
       if (touched.size === 0) return;
-      const [stats, balance] = await Promise.all([columnStats(this.db, [...touched]), this.readBalance()]);
-      this.owed = new Set();
-      for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliverProgress(stats, this.position, this.owed);
+      // A column's progress is an aggregate over its cells: read at most once per progressEveryMs
+      // for all of this list's streams; a column changed meanwhile gets it on a later tick.
+      const now = Date.now();
+      const due = [...touched].filter((columnId) => now - (this.progressReadAt.get(columnId) ?? 0) >= this.settings.progressEveryMs);
+      this.owed = new Set([...touched].filter((columnId) => !due.includes(columnId)));
+      if (due.length === 0) return;
+      for (const columnId of due) this.progressReadAt.set(columnId, now);
+      const [stats, balance] = await Promise.all([columnStats(this.db, due), this.readBalance()]);
+      for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliverProgress(stats, this.position);
       if (balance !== null && balance !== this.balance) {
         this.balance = balance;
         for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.push({ kind: "balance", position: this.position, balance });
