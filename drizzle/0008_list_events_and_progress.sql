@@ -23,6 +23,7 @@ CREATE INDEX "list_events_created_idx" ON "list_events" USING btree ("created_at
 CREATE INDEX "list_company_cells_open_list_idx" ON "list_company_cells" USING btree ("list_id") WHERE "list_company_cells"."status" in ('pending', 'processing');--> statement-breakpoint
 CREATE INDEX "credit_ledger_column_idx" ON "credit_ledger" USING btree ("reference_id") WHERE "credit_ledger"."reference_type" = 'column';--> statement-breakpoint
 CREATE INDEX "list_cells_open_list_idx" ON "list_cells" USING btree ("list_id") WHERE "list_cells"."status" in ('pending', 'processing');--> statement-breakpoint
+ALTER TABLE "lists" DROP COLUMN "enrichment_status";--> statement-breakpoint
 -- Every cell write becomes an event of its list in the writing statement: one insert per statement
 -- (transition tables), whatever path wrote the cells. An update is an event only when what a caller
 -- sees changed (status, value, error): lease renewals and bookkeeping are not events.

@@ -170,7 +170,6 @@ export const lists = pgTable(
     name: text("name").notNull(),
     description: text("description"),
     leadType: text("lead_type", { enum: ["person", "company", "mixed"] }).notNull().default("person"),
-    enrichmentStatus: text("enrichment_status").notNull().default("idle"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
