@@ -50,12 +50,18 @@ export const LIMITS = {
   leadIds: 1_000,
   /** Text filters of GET /api/leads. */
   filterText: 500,
+  /** Conditions of one filter (filtered scopes, `?filter=`), its `all` and `any` together. */
+  filterConditions: 50,
+  /** Values of one `in` condition; each value is at most filterText characters. */
+  filterValues: 100,
+  /** A filter's JSON text in UTF-8 bytes (as a body field or as the `filter` query parameter). */
+  filterBytes: 16_384,
   catalogQuery: 200,
   /** Integers stored in int4 columns: employeeCount, position, a credit preview's count, a lead's numeric size. */
   int: INT4_MAX,
   /**
-   * Free-form JSON (lead attributes and raw, cell values, customColumns values, enrichment input,
-   * scope filter): its JSON text in UTF-8 bytes, and how deep objects and arrays nest in it.
+   * Free-form JSON (lead attributes and raw, cell values, customColumns values, enrichment input):
+   * its JSON text in UTF-8 bytes, and how deep objects and arrays nest in it.
    */
   jsonBytes: 65_536,
   jsonDepth: 10,

@@ -257,19 +257,21 @@ describe("POST /api/enrichment", () => {
   });
 
   describe("planner rejections", () => {
-    it("rejects a filtered_list scope with FILTERED_SCOPE_UNSUPPORTED", async () => {
+    it("rejects a filtered_list scope's bad filter with INVALID_FILTER, and plans one without a filter as the whole list", async () => {
       const client = await h.seedWorkspace();
       const listId = await newList(client);
-      // `filter` is optional, as the seed documents it.
-      for (const scope of [{ type: "filtered_list", listId, filter: { title: "CTO" } }, { type: "filtered_list", listId }]) {
-        const res = await client.post("/api/enrichment", { enrichmentId: "work_email", scope });
-        expect(res.status).toBe(400);
-        expect(res.body).toEqual({
-          error: "Filtered list scopes are not supported yet; use explicit_leads or list",
-          code: "FILTERED_SCOPE_UNSUPPORTED",
-          requestId: REQUEST_ID,
-        });
-      }
+      const bad = await client.post("/api/enrichment", { enrichmentId: "work_email", scope: { type: "filtered_list", listId, filter: { title: "CTO" } } });
+      expect(bad.status).toBe(400);
+      expect(bad.body).toEqual({
+        error: "Invalid filter: scope.filter.title: is not a key of a filter (all, any)",
+        code: "INVALID_FILTER",
+        requestId: REQUEST_ID,
+        issues: [{ path: "scope.filter.title", message: "is not a key of a filter (all, any)" }],
+      });
+      // `filter` is optional, as the seed documents it: the list is empty, so is the scope.
+      const unfiltered = await client.post("/api/enrichment", { enrichmentId: "work_email", scope: { type: "filtered_list", listId } });
+      expect(unfiltered.status).toBe(400);
+      expect(unfiltered.body).toEqual({ error: "The scope resolved to no leads", code: "EMPTY_LEAD_SCOPE", requestId: REQUEST_ID });
       expect(await written(client)).toMatchObject({ runs: 0, items: 0, ledger: 1 });
     });
 

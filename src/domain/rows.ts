@@ -6,6 +6,9 @@ import { columns, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
 import type { personRowFields, rowPageQuery } from "../routes/rows/schemas";
 import { syncBuiltInCells } from "./built-in-columns";
+import type { Filter } from "./filters/language";
+import { compileFilter } from "./filters/sql";
+import { rowFieldTable } from "./filters/targets";
 import { cleanText, lockListMembers, upsertCompanyRows } from "./company-rows";
 import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
@@ -416,17 +419,15 @@ export async function getPersonRow(db: Queryable, listId: string, rowId: string)
   return row;
 }
 
-/** One page of the list's rows by position, each with its cells (by column position): three queries per page. */
-export async function listPersonRows(db: Queryable, workspaceId: string, listId: string, page: z.output<typeof rowPageQuery>) {
+/**
+ * One page of the list's rows by position, each with its cells (by column position): three queries
+ * per page, filtered or not. With a filter, only the rows that match it, and `total` counts those.
+ */
+export async function listPersonRows(db: Queryable, workspaceId: string, listId: string, page: Pick<z.output<typeof rowPageQuery>, "limit" | "offset">, filter: Filter | null = null) {
   await requireList(db, workspaceId, listId);
-  const rows = await db
-    .select()
-    .from(personRows)
-    .where(eq(personRows.listId, listId))
-    .orderBy(asc(personRows.position))
-    .limit(page.limit)
-    .offset(page.offset);
-  const [counted] = await db.select({ total: sql<number>`count(*)::int` }).from(personRows).where(eq(personRows.listId, listId));
+  const where = and(eq(personRows.listId, listId), filter ? compileFilter(filter, rowFieldTable("list_rows")) : undefined);
+  const rows = await db.select().from(personRows).where(where).orderBy(asc(personRows.position)).limit(page.limit).offset(page.offset);
+  const [counted] = await db.select({ total: sql<number>`count(*)::int` }).from(personRows).where(where);
   const cells = rows.length
     ? await db
         .select({ cell: personCells })

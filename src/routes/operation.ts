@@ -39,7 +39,7 @@ export const errorEnvelope = z
     issues: z
       .array(z.object({ path: z.string(), message: z.string() }))
       .optional()
-      .openapi({ description: "VALIDATION_ERROR: each fault with the dotted path of the input it concerns." }),
+      .openapi({ description: "VALIDATION_ERROR, INVALID_FILTER: each fault with the dotted path of the input it concerns." }),
     required: z.number().int().optional().openapi({ description: "INSUFFICIENT_CREDITS: the credits the request needs." }),
     balance: z.number().int().optional().openapi({ description: "INSUFFICIENT_CREDITS: the credits available now." }),
     retryAfter: z.number().int().optional().openapi({ description: "RATE_LIMITED, UNAVAILABLE: seconds to wait (also the Retry-After header)." }),

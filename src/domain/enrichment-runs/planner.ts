@@ -6,6 +6,9 @@ import { AppError } from "../../errors";
 import type { createEnrichmentRunBody } from "../../routes/enrichment-runs/schemas";
 import type { Prices } from "../prices";
 import type { CatalogEntry, OutputTarget } from "../catalog";
+import { parseFilter, type Filter } from "../filters/language";
+import { compileFilter } from "../filters/sql";
+import { leadFieldTable } from "../filters/targets";
 import { requireList } from "../lists";
 
 type RunBody = z.output<typeof createEnrichmentRunBody>;
@@ -58,8 +61,11 @@ async function explicitLeads(db: Queryable, workspaceId: string, leadIds: string
   );
 }
 
-/** Every lead the list holds now (people through person rows, companies through company rows), in list order. */
-async function listLeads(db: Queryable, listId: string): Promise<ResolvedLead[]> {
+/**
+ * Every lead the list holds now (people through person rows, companies through company rows), in
+ * list order; only those whose lead fields match `filter` when one is given. One statement.
+ */
+async function listLeads(db: Queryable, listId: string, filter: Filter | null): Promise<ResolvedLead[]> {
   return rowsOf<ResolvedLead>(
     await db.execute(sql`
       select lead_id, type, membership_id from (
@@ -70,6 +76,7 @@ async function listLeads(db: Queryable, listId: string): Promise<ResolvedLead[]>
           select c.lead_id, c.id, 'company', c.position from list_company_rows c where c.list_id = ${listId}
         ) member
         join leads l on l.id = member.lead_id and l.type = member.kind
+        where ${filter ? compileFilter(filter, leadFieldTable("l")) : sql`true`}
         order by member.lead_id, member.position
       ) resolved
       order by kind desc, position`),
@@ -77,17 +84,16 @@ async function listLeads(db: Queryable, listId: string): Promise<ResolvedLead[]>
 }
 
 /**
- * Resolves the scope and applies the planner's rules, in the documented order: unknown lists and
- * leads are 404s, then FILTERED_SCOPE_UNSUPPORTED, EMPTY_LEAD_SCOPE, SUBJECT_MISMATCH,
- * OUTPUT_TARGET_UNSUPPORTED. Reads only; the same plan serves preview and persisted runs.
+ * Resolves the scope and applies the planner's rules, in the documented order: a bad filter is
+ * INVALID_FILTER, unknown lists and leads are 404s, then EMPTY_LEAD_SCOPE, SUBJECT_MISMATCH,
+ * OUTPUT_TARGET_UNSUPPORTED. A filtered_list scope is the list scope narrowed by its filter (none:
+ * the whole list). Reads only; the same plan serves preview and persisted runs.
  */
 export async function planRun(db: Queryable, prices: Prices, workspaceId: string, request: RunRequest): Promise<Plan> {
   const { entry, scope } = request;
+  const filter = scope.type === "filtered_list" && scope.filter !== undefined ? parseFilter(scope.filter, "scope.filter") : null;
   const listId = scope.listId ?? null;
   if (listId) await requireList(db, workspaceId, listId);
-  if (scope.type === "filtered_list") {
-    throw new AppError("FILTERED_SCOPE_UNSUPPORTED", "Filtered list scopes are not supported yet; use explicit_leads or list");
-  }
 
   let requested: number;
   let matching: ResolvedLead[];
@@ -103,7 +109,7 @@ export async function planRun(db: Queryable, prices: Prices, workspaceId: string
     // A person row's company becomes a company row of the same list, so a list usually holds both
     // kinds of lead: the scope is the list's leads of the enrichment's subject, and only a list whose
     // every lead is of the other kind is a mismatch.
-    const members = await listLeads(db, scope.listId);
+    const members = await listLeads(db, scope.listId, filter);
     requested = members.length;
     matching = members.filter((lead) => lead.type === entry.subject);
     const other = members.find((lead) => lead.type !== entry.subject);

@@ -1,10 +1,19 @@
 import { z } from "@hono/zod-openapi";
 import { enrichmentRuns, itemStatuses, runStatuses } from "../../db/schema";
+import { FILTER_EXAMPLE, filterJsonSchema } from "../../domain/filters/language";
 import { LIMITS } from "../../limits";
 import { atMost, freeForm, limitParam, text, uuid } from "../../validation";
 
 const outputTarget = z.enum(enrichmentRuns.outputTarget.enumValues);
 const writePolicy = z.enum(enrichmentRuns.writePolicy.enumValues);
+
+// The document shows the filter language's own schema (the one the planner parses with).
+const filterInput = z.unknown().openapi("Filter", {
+  ...filterJsonSchema(),
+  description:
+    "The leads of the list to enrich, by their lead fields: name, firstName, lastName, title, company, domain, location, industry, size, email, linkedinUrl, `attributes.<key>` (the lead's attributes). A lead matches when every condition of `all` and at least one of `any` hold; an absent or empty group constrains nothing. A bad filter is a 400 INVALID_FILTER whose `issues` name the fault (`scope.filter.all.0.op`).",
+  example: FILTER_EXAMPLE,
+} as never);
 
 // Scopes take exactly their documented keys: anything else (a `subject` above all) is a 400.
 const scope = z
@@ -15,10 +24,13 @@ const scope = z
       listId: uuid().optional().openapi({ description: "A list the leads are in: needed for `output.target` membership." }),
     }),
     z.strictObject({ type: z.literal("list"), listId: uuid() }),
-    // The seed documents `filter` as optional.
-    z.strictObject({ type: z.literal("filtered_list"), listId: uuid(), filter: freeForm(z.record(z.string(), z.unknown())).optional() }),
+    // The seed documents `filter` as optional. It is parsed by the planner, so that a bad filter is
+    // INVALID_FILTER with the path of its fault rather than a VALIDATION_ERROR.
+    z.strictObject({ type: z.literal("filtered_list"), listId: uuid(), filter: filterInput.optional() }),
   ])
-  .openapi({ description: "The leads to enrich: given by id, every lead of a list, or a filtered list (not supported yet: a 400)." });
+  .openapi({
+    description: "The leads to enrich: given by id, every lead of a list, or the leads of a list whose fields match a filter (without `filter`, every lead of the list).",
+  });
 
 export const createEnrichmentRunBody = z.object({
   enrichmentId: z

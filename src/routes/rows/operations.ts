@@ -10,6 +10,7 @@ import {
   type PatchableField,
 } from "../../domain/rows";
 import { rowView } from "../../domain/views";
+import { parseFilterParam } from "../../domain/filters/language";
 import { LIMITS } from "../../limits";
 import { defineOperation, success } from "../operation";
 import {
@@ -85,13 +86,18 @@ export const listRows = defineOperation(
     tag: "rows",
     command: "list",
     summary: "One page of a list's people by position, each with its cells",
-    description: "Page with `limit` (1 to 500, default 100) and `offset`; `hasMore` tells whether another page follows.",
+    description:
+      "Page with `limit` (1 to 500, default 100) and `offset`; `hasMore` tells whether another page follows. With `filter`, only the rows that match it, and `total` counts those.",
     params: listIdParam,
     query: rowPageQuery,
     responses: { 200: { description: "One page of rows", schema: rowPageResponse } },
     errors: [404],
   },
-  async (c) => c.json(await listPersonRows(c.var.services.db, c.var.principal.workspaceId, c.req.valid("param").id, c.req.valid("query"))),
+  async (c) => {
+    const query = c.req.valid("query");
+    const filter = parseFilterParam(query.filter, "filter");
+    return c.json(await listPersonRows(c.var.services.db, c.var.principal.workspaceId, c.req.valid("param").id, query, filter));
+  },
 );
 
 export const updateRow = defineOperation(

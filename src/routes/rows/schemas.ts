@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { isIdentifiable, PATCHABLE_FIELDS, type PatchableField } from "../../domain/rows";
+import { FILTER_EXAMPLE } from "../../domain/filters/language";
 import { LIMITS } from "../../limits";
 import { atMost, freeForm, limitParam, text, uuid } from "../../validation";
 import { Cell, Row } from "../views";
@@ -44,6 +45,14 @@ export const rowPageQuery = z.object({
     .int("offset must be a non-negative integer")
     .min(0, "offset must be a non-negative integer")
     .default(0),
+  filter: z
+    .string()
+    .optional()
+    .openapi({
+      description:
+        "Only the rows that match this filter, as JSON text (URL-encoded): `{ all?: [cond, ...], any?: [cond, ...] }`, each `cond` `{ field, op, value? }`, the `Filter` schema of the enrichment scope. Fields: name, firstName, lastName, title (the role), company, domain, location, email, linkedinUrl, `attributes.<key>`; industry and size read as empty on rows. Text that is not JSON, or not a valid filter, is a 400 INVALID_FILTER whose `issues` name the fault (`filter.all.0.op`).",
+      example: JSON.stringify(FILTER_EXAMPLE),
+    }),
 });
 
 // A patched value has the limit of the field it sets (`name` is a whole name).
@@ -93,7 +102,7 @@ export const RowWithCells = z
 export const rowPageResponse = z
   .strictObject({
     rows: z.array(RowWithCells),
-    total: z.number().int().openapi({ description: "Rows in the list." }),
+    total: z.number().int().openapi({ description: "Rows in the list (those that match `filter`, when one is given)." }),
     limit: z.number().int(),
     offset: z.number().int(),
     hasMore: z.boolean(),
