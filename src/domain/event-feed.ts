@@ -61,9 +61,12 @@ class Subscriber implements Subscription {
     private readonly onClose: (subscriber: Subscriber) => void,
   ) {
     this.catchingUp = catchingUp;
+    const every = Math.max(50, Math.min(settings.heartbeatMs, 1_000));
     this.heartbeat = setInterval(() => {
-      if (Date.now() - this.lastSent >= settings.heartbeatMs) this.push({ kind: "heartbeat" });
-    }, Math.max(50, Math.min(settings.heartbeatMs, 1_000)));
+      // At the last check before the silence would exceed heartbeatMs: waiting for the check after
+      // it would leave a gap of up to heartbeatMs + every.
+      if (Date.now() - this.lastSent + every >= settings.heartbeatMs) this.push({ kind: "heartbeat" });
+    }, every);
   }
 
   get isClosed() {
@@ -130,6 +133,8 @@ class ListFeed {
   /** The buffer holds every event after this position, up to `position`. */
   private floor: EventPosition;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** A tick is reading: a stream joining meanwhile is fed by it or by the next one, never by a second read alongside. */
+  private ticking = false;
   private balance: number | null = null;
   /** When each column's progress was last read, and the columns changed since then that are not due yet. */
   private readonly progressReadAt = new Map<string, number>();
@@ -179,12 +184,16 @@ class ListFeed {
       // The floor moves while pages are read (the buffer drops its oldest events): compared anew each
       // time, with no await between the last comparison and feeding the buffer.
       while (!subscriber.isClosed && isAfter(this.floor, at)) {
+        const floorAtRead = this.floor;
         const page = await eventsAfter(this.db, this.listId, at, PAGE);
         if (page.expired) return subscriber.close();
         const upToFloor = page.events.filter((event) => !isAfter(event.position, this.floor));
         for (const columnId of subscriber.deliver(upToFloor)) touched.add(columnId);
-        // Nothing between here and the floor: the buffer has the rest.
-        at = upToFloor.length === PAGE ? upToFloor[upToFloor.length - 1]!.position : this.floor;
+        // A shorter page had every event up to the floor as it was when the page was read (their
+        // transactions had all ended before the floor got there). The floor may have moved on during
+        // the read, past events committed after it that the page could not see: read on from the
+        // old floor (what comes twice is skipped by the cursor), never from the new one.
+        at = upToFloor.length === PAGE ? upToFloor[upToFloor.length - 1]!.position : floorAtRead;
       }
       if (subscriber.isClosed) return;
       for (const columnId of subscriber.deliver(this.buffer)) touched.add(columnId);
@@ -196,10 +205,14 @@ class ListFeed {
   }
 
   private schedule(delay: number): void {
-    if (this.timer || this.subscribers.size === 0) return;
+    if (this.timer || this.ticking || this.subscribers.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.tick().finally(() => this.schedule(this.settings.pollMs));
+      this.ticking = true;
+      void this.tick().finally(() => {
+        this.ticking = false;
+        this.schedule(this.settings.pollMs);
+      });
     }, delay);
   }
 
