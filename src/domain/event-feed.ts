@@ -58,7 +58,8 @@ class Subscriber implements Subscription {
     public cursor: EventPosition,
     catchingUp: boolean,
     private readonly settings: EventStreamSettings,
-    private readonly onClose: (subscriber: Subscriber) => void,
+    /** Resolves once nothing the feed does for this stream is still reading the database. */
+    private readonly onClose: (subscriber: Subscriber) => Promise<void>,
   ) {
     this.catchingUp = catchingUp;
     const every = Math.max(50, Math.min(settings.heartbeatMs, 1_000));
@@ -103,8 +104,9 @@ class Subscriber implements Subscription {
     this.isDone = true;
     clearInterval(this.heartbeat);
     this.wake?.();
-    this.onClose(this);
-    this.ended();
+    // `closed` resolves only once no read made for this stream is in flight: a Worker ends the
+    // request's database client after it, and must not cut a query off.
+    void this.onClose(this).finally(() => this.ended());
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamItem> {
@@ -133,8 +135,9 @@ class ListFeed {
   /** The buffer holds every event after this position, up to `position`. */
   private floor: EventPosition;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  /** A tick is reading: a stream joining meanwhile is fed by it or by the next one, never by a second read alongside. */
-  private ticking = false;
+  /** The tick reading now, if any: a stream joining meanwhile is fed by it or by the next one, never by a second read alongside. */
+  private reading: Promise<void> | null = null;
+  private readonly replays = new Map<Subscriber, Promise<void>>();
   private balance: number | null = null;
   /** When each column's progress was last read, and the columns changed since then that are not due yet. */
   private readonly progressReadAt = new Map<string, number>();
@@ -161,19 +164,26 @@ class ListFeed {
     const behind = !!after && isAfter(this.floor, after);
     const subscriber = new Subscriber(cursor, behind, this.settings, (s) => this.leave(s));
     this.subscribers.add(subscriber);
-    if (behind) void this.replay(subscriber);
+    if (behind) {
+      const replaying = this.replay(subscriber);
+      this.replays.set(subscriber, replaying);
+      void replaying.finally(() => this.replays.delete(subscriber));
+    }
     else subscriber.deliver(this.buffer);
     this.schedule(0);
     return subscriber;
   }
 
-  private leave(subscriber: Subscriber): void {
+  private async leave(subscriber: Subscriber): Promise<void> {
     this.subscribers.delete(subscriber);
+    const reads: Promise<unknown>[] = [this.replays.get(subscriber) ?? Promise.resolve()];
     if (this.subscribers.size === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
       this.onIdle(this);
+      if (this.reading) reads.push(this.reading);
     }
+    await Promise.allSettled(reads);
   }
 
   /** A stream behind the buffer reads its own pages until it reaches the buffer's floor. */
@@ -193,7 +203,7 @@ class ListFeed {
         // transactions had all ended before the floor got there). The floor may have moved on during
         // the read, past events committed after it that the page could not see: read on from the
         // old floor (what comes twice is skipped by the cursor), never from the new one.
-        at = upToFloor.length === PAGE ? upToFloor[upToFloor.length - 1]!.position : floorAtRead;
+        at = page.read === PAGE && page.last && !isAfter(page.last, this.floor) ? page.last : floorAtRead;
       }
       if (subscriber.isClosed) return;
       for (const columnId of subscriber.deliver(this.buffer)) touched.add(columnId);
@@ -205,12 +215,11 @@ class ListFeed {
   }
 
   private schedule(delay: number): void {
-    if (this.timer || this.ticking || this.subscribers.size === 0) return;
+    if (this.timer || this.reading || this.subscribers.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.ticking = true;
-      void this.tick().finally(() => {
-        this.ticking = false;
+      this.reading = this.tick().finally(() => {
+        this.reading = null;
         this.schedule(this.settings.pollMs);
       });
     }, delay);
@@ -227,8 +236,8 @@ class ListFeed {
           return;
         }
         events = events.concat(read.events);
-        if (read.events.length > 0) this.position = read.events[read.events.length - 1]!.position;
-        if (read.events.length < PAGE) break;
+        if (read.last) this.position = read.last;
+        if (read.read < PAGE) break;
       }
       const touched = new Set([...events.map((event) => event.columnId), ...this.owed]);
       this.remember(events);

@@ -65,8 +65,23 @@ type EventRow = {
 /**
  * Up to `limit` events of the list after `after`, in order, in one indexed statement
  * (list_events_position_idx); with the prune horizon, so a cursor that fell behind it is told.
+ * `last` is the position of the last event read (null when none was), which is where the next read
+ * starts even when that event was left out as stale.
+ *
+ * Stale events: positions follow the writing transactions' ids, which is not always the order in
+ * which two transactions wrote the same cell (a transaction that took its id early can write the
+ * cell after a later one committed). The record's own serial id does follow that order for one
+ * cell: the second writer waits on the cell's row lock, so its event row is inserted after the
+ * first one committed. So an event of a cell whose serial id is below that of an event of the same
+ * cell already read in this page is superseded, and left out: applying the events in order ends on
+ * each cell's state.
  */
-export async function eventsAfter(db: Queryable, listId: string, after: EventPosition, limit: number): Promise<{ expired: boolean; events: CellEvent[] }> {
+export async function eventsAfter(
+  db: Queryable,
+  listId: string,
+  after: EventPosition,
+  limit: number,
+): Promise<{ expired: boolean; events: CellEvent[]; last: EventPosition | null; read: number }> {
   const rows = rowsOf<EventRow>(
     await db.execute(sql`
       select coalesce(h.tx, 0) as horizon_tx, coalesce(h.event_id, 0) as horizon_id, e.*
@@ -83,24 +98,32 @@ export async function eventsAfter(db: Queryable, listId: string, after: EventPos
       ) e on true`),
   );
   const horizon = { tx: Number(rows[0]!.horizon_tx), id: Number(rows[0]!.horizon_id) };
-  if (!isAfter(after, horizon) && (horizon.tx > 0 || horizon.id > 0)) return { expired: true, events: [] };
-  const events = rows.flatMap((row): CellEvent[] =>
-    row.tx === null
-      ? []
-      : [
-          {
-            position: { tx: Number(row.tx), id: Number(row.id) },
-            subject: row.subject,
-            columnId: row.column_id,
-            rowId: row.row_id,
-            status: row.status,
-            value: row.value ?? null,
-            error: row.error,
-            updatedAt: new Date(row.updated_at).toISOString(),
-          },
-        ],
-  );
-  return { expired: false, events };
+  if (!isAfter(after, horizon) && (horizon.tx > 0 || horizon.id > 0)) return { expired: true, events: [], last: null, read: 0 };
+  const newestWrite = new Map<string, number>();
+  let last: EventPosition | null = null;
+  let read = 0;
+  const events = rows.flatMap((row): CellEvent[] => {
+    if (row.tx === null) return [];
+    const position = { tx: Number(row.tx), id: Number(row.id) };
+    last = position;
+    read += 1;
+    const cell = `${row.column_id}:${row.row_id}`;
+    if ((newestWrite.get(cell) ?? 0) > position.id) return [];
+    newestWrite.set(cell, position.id);
+    return [
+      {
+        position,
+        subject: row.subject,
+        columnId: row.column_id,
+        rowId: row.row_id,
+        status: row.status,
+        value: row.value ?? null,
+        error: row.error,
+        updatedAt: new Date(row.updated_at).toISOString(),
+      },
+    ];
+  });
+  return { expired: false, events, last, read };
 }
 
 /**
