@@ -194,6 +194,7 @@ function printBanner(server: Server, database: OpenDatabase, inProcess: boolean,
   } else {
     console.log(`Existing database. For a fresh key: npm run admin -- rotate-key --email ${DEMO_EMAIL}`);
   }
+  console.log(`Page: ${url}/ (the live grid: paste the key there)`);
   console.log(`Reference: ${url}/docs (OpenAPI: ${url}/openapi.json; MCP: ${url}/mcp)`);
 }
 

@@ -123,7 +123,9 @@ describe("the embedded database has one owner", () => {
     const first = await startServer(dataDir);
     expect(first.stdout()).toContain(`database: pglite, ${join(dataDir, "pglite")}`);
     expect(first.stdout()).toContain(`Existing database. For a fresh key: npm run admin -- rotate-key --email ${DEMO_EMAIL}`);
-    expect(first.stdout()).toContain(`Reference: ${first.url}/docs (OpenAPI: ${first.url}/openapi.json; MCP: ${first.url}/mcp)`);
+    expect(first.stdout()).toContain(`Page: ${first.url}/ (the live grid: paste the key there)\nReference: ${first.url}/docs (OpenAPI: ${first.url}/openapi.json; MCP: ${first.url}/mcp)`);
+    const page = await fetch(`${first.url}/`);
+    expect({ status: page.status, type: page.headers.get("content-type") }).toEqual({ status: 200, type: expect.stringMatching(/^text\/html/) });
     // The reference loads only what this server serves: its page, the document and the script.
     const docs = await fetch(`${first.url}/docs`);
     expect(docs.status).toBe(200);
