@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { serve } from "@hono/node-server";
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lists } from "../src/db/schema";
@@ -14,6 +13,7 @@ import { TAGS } from "../src/routes/operation";
 import { createLogger } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client, type Json } from "./helpers/harness";
+import { serveOverHttp, type Served } from "./helpers/serve";
 
 // The command-line client as a caller runs it: a child process of the project's node, talking HTTP
 // to the real app (real Postgres, the real tasks in-process) served on a random port. Each task
@@ -42,21 +42,10 @@ const TSX = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.met
 const MAIN = fileURLToPath(new URL("../src/client-cli/main.ts", import.meta.url));
 const BIN = fileURLToPath(new URL("../bin/lead-api.mjs", import.meta.url));
 
-let served: { url: string; close(): Promise<void> };
+let served: Served;
 
 beforeAll(async () => {
-  served = await new Promise((resolve) => {
-    const server = serve({ fetch: h.app.fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
-      resolve({
-        url: `http://127.0.0.1:${info.port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            (server as Server).closeAllConnections();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
+  served = await serveOverHttp(h.app.fetch);
 });
 
 afterAll(async () => {

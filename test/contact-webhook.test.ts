@@ -1,6 +1,4 @@
 import { createHmac } from "node:crypto";
-import type { Server } from "node:http";
-import { serve } from "@hono/node-server";
 import { asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
@@ -21,6 +19,7 @@ import type { Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { defaultDirectory, signBody, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";
 import { Client, REQUEST_ID, UUID, useHarness } from "./helpers/harness";
+import { serveOverHttp, type Served } from "./helpers/serve";
 
 // Contact columns end to end with FullEnrich: the real app served on 127.0.0.1 (FullEnrich must reach
 // its webhook route), the real task handlers, real Postgres, and a fake of FullEnrich's API that
@@ -67,19 +66,8 @@ afterAll(async () => {
   await served.close();
 });
 
-function listen(): Promise<{ url: string; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
-      resolve({
-        url: `http://127.0.0.1:${info.port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            (server as Server).closeAllConnections();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
+function listen(): Promise<Served> {
+  return serveOverHttp(app.fetch);
 }
 
 /** Configures FullEnrich for the next requests and tasks. */

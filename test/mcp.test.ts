@@ -1,5 +1,3 @@
-import type { Server as HttpServer } from "node:http";
-import { serve } from "@hono/node-server";
 import { z } from "@hono/zod-openapi";
 import { Client as McpClient } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -11,25 +9,15 @@ import { buildTools, type ApiDocument } from "../src/mcp/tools";
 import { OPERATIONS, openApiDocument } from "../src/routes";
 import { defineOperation } from "../src/routes/operation";
 import { ISO_DATE, REQUEST_ID, UUID, useHarness, type Client, type Json } from "./helpers/harness";
+import { serveOverHttp, type Served } from "./helpers/serve";
 
 // The MCP server at /mcp driven by the SDK's own client over real HTTP, against the real app.
 const h = useHarness();
 
-let served: { url: string; close(): Promise<void> };
+let served: Served;
 
 beforeAll(async () => {
-  served = await new Promise((resolve) => {
-    const server = serve({ fetch: h.app.fetch, port: 0, hostname: "127.0.0.1" }, (info) =>
-      resolve({
-        url: `http://127.0.0.1:${info.port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            (server as HttpServer).closeAllConnections();
-            server.close(() => done());
-          }),
-      }),
-    );
-  });
+  served = await serveOverHttp(h.app.fetch);
 });
 
 afterAll(async () => {
