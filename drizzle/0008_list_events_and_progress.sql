@@ -19,6 +19,7 @@ CREATE TABLE "list_events" (
 );
 --> statement-breakpoint
 CREATE INDEX "list_events_position_idx" ON "list_events" USING btree ("list_id","tx","id");--> statement-breakpoint
+CREATE INDEX "list_events_cell_idx" ON "list_events" USING btree ("column_id","row_id","id");--> statement-breakpoint
 CREATE INDEX "list_events_created_idx" ON "list_events" USING btree ("created_at");--> statement-breakpoint
 CREATE INDEX "list_company_cells_open_list_idx" ON "list_company_cells" USING btree ("list_id") WHERE "list_company_cells"."status" in ('pending', 'processing');--> statement-breakpoint
 CREATE INDEX "credit_ledger_column_idx" ON "credit_ledger" USING btree ("reference_id") WHERE "credit_ledger"."reference_type" = 'column';--> statement-breakpoint

@@ -405,7 +405,12 @@ export const listEvents = pgTable(
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull(),
     createdAt: createdAt(),
   },
-  (t) => [index("list_events_position_idx").on(t.listId, t.tx, t.id), index("list_events_created_idx").on(t.createdAt)],
+  (t) => [
+    index("list_events_position_idx").on(t.listId, t.tx, t.id),
+    // A cell's newer writes, to leave out an event a later write at an earlier position supersedes.
+    index("list_events_cell_idx").on(t.columnId, t.rowId, t.id),
+    index("list_events_created_idx").on(t.createdAt),
+  ],
 );
 
 /** Per list, the newest position pruned from list_events: a cursor at or below it may have missed events (410). */

@@ -94,6 +94,14 @@ class Subscriber implements Subscription {
     return touched;
   }
 
+  /**
+   * The id of a derived item (progress, balance): the feed's position, or this stream's cursor when
+   * that is ahead (it resumed from another process's ids), so ids never go back.
+   */
+  derivedPosition(feedPosition: EventPosition): EventPosition {
+    return isAfter(this.cursor, feedPosition) ? this.cursor : feedPosition;
+  }
+
   /** The progress of the given columns, after the cell events that changed them. */
   deliverProgress(stats: Map<string, ColumnStats>, position: EventPosition): void {
     for (const [columnId, columnStats] of stats) this.push({ kind: "progress", position, columnId, stats: columnStats });
@@ -154,12 +162,18 @@ class ListFeed {
     this.floor = position;
   }
 
-  async join(after: EventPosition | null): Promise<Subscriber> {
+  /** No stream left: the feed stopped reading and is out of the registry (a new stream gets a new feed). */
+  retired = false;
+
+  /** Null when the feed retired while the cursor was checked: the caller joins the list's current feed instead. */
+  async join(after: EventPosition | null): Promise<Subscriber | null> {
+    if (this.retired) return null;
     const cursor = after ?? this.position;
     if (after && !isAfter(after, this.floor) && !(after.tx === this.floor.tx && after.id === this.floor.id)) {
       // Older than the buffer: is it still in the record at all?
       const probe = await eventsAfter(this.db, this.listId, after, 1);
       if (probe.expired) throw cursorExpired();
+      if (this.retired) return null;
     }
     const behind = !!after && isAfter(this.floor, after);
     const subscriber = new Subscriber(cursor, behind, this.settings, (s) => this.leave(s));
@@ -180,6 +194,7 @@ class ListFeed {
     if (this.subscribers.size === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
+      this.retired = true;
       this.onIdle(this);
       if (this.reading) reads.push(this.reading);
     }
@@ -227,18 +242,23 @@ class ListFeed {
 
   private async tick(): Promise<void> {
     let events: CellEvent[] = [];
+    let due: string[] = [];
     try {
-      // Read until caught up, so a burst (a 100,000-row column) does not trail behind by a page a tick.
+      // Read until caught up, so a burst (a 100,000-row column) does not trail behind by a page a
+      // tick. The feed's position moves only once every page was read: a read failing halfway
+      // leaves it where it was, and the next tick reads those events again.
+      let at = this.position;
       for (let page = 0; page < 20; page++) {
-        const read = await eventsAfter(this.db, this.listId, this.position, PAGE);
+        const read = await eventsAfter(this.db, this.listId, at, PAGE);
         if (read.expired) {
           for (const subscriber of this.subscribers) subscriber.close();
           return;
         }
         events = events.concat(read.events);
-        if (read.last) this.position = read.last;
+        if (read.last) at = read.last;
         if (read.read < PAGE) break;
       }
+      this.position = at;
       const touched = new Set([...events.map((event) => event.columnId), ...this.owed]);
       this.remember(events);
       for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliver(events);
@@ -246,18 +266,25 @@ class ListFeed {
       // A column's progress is an aggregate over its cells: read at most once per progressEveryMs
       // for all of this list's streams; a column changed meanwhile gets it on a later tick.
       const now = Date.now();
-      const due = [...touched].filter((columnId) => now - (this.progressReadAt.get(columnId) ?? 0) >= this.settings.progressEveryMs);
+      due = [...touched].filter((columnId) => now - (this.progressReadAt.get(columnId) ?? 0) >= this.settings.progressEveryMs);
       this.owed = new Set([...touched].filter((columnId) => !due.includes(columnId)));
       if (due.length === 0) return;
       for (const columnId of due) this.progressReadAt.set(columnId, now);
       const [stats, balance] = await Promise.all([columnStats(this.db, due), this.readBalance()]);
-      for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliverProgress(stats, this.position);
+      for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.deliverProgress(stats, subscriber.derivedPosition(this.position));
       if (balance !== null && balance !== this.balance) {
         this.balance = balance;
-        for (const subscriber of this.subscribers) if (!subscriber.catchingUp) subscriber.push({ kind: "balance", position: this.position, balance });
+        for (const subscriber of this.subscribers) {
+          if (!subscriber.catchingUp) subscriber.push({ kind: "balance", position: subscriber.derivedPosition(this.position), balance });
+        }
       }
     } catch {
-      // The database did not answer: the next tick reads again from the same position.
+      // The database did not answer: the next tick reads again from the same position, and the
+      // columns whose progress was due are still owed it.
+      for (const columnId of due) {
+        this.owed.add(columnId);
+        this.progressReadAt.delete(columnId);
+      }
     }
   }
 
@@ -285,22 +312,41 @@ class ListFeed {
 export function createEventFeeds(db: Queryable, settings: EventStreamSettings): EventFeeds {
   const feeds = new Map<string, Promise<ListFeed>>();
   let open = 0;
+  // A feed leaves the registry when its last stream leaves; only that feed, not one made after it.
+  const retire = (listId: string, feed: Promise<ListFeed>) => {
+    if (feeds.get(listId) === feed) feeds.delete(listId);
+  };
   const feedOf = (listId: string, workspaceId: string) => {
     let feed = feeds.get(listId);
     if (!feed) {
-      feed = currentPosition(db).then((now) => new ListFeed(db, listId, workspaceId, settings, now, (idle) => feeds.delete(idle.listId)));
-      feeds.set(listId, feed);
-      feed.catch(() => feeds.delete(listId));
+      const created: Promise<ListFeed> = currentPosition(db).then((now) => new ListFeed(db, listId, workspaceId, settings, now, () => retire(listId, created)));
+      feed = created;
+      feeds.set(listId, created);
+      created.catch(() => retire(listId, created));
     }
     return feed;
   };
   return {
     async subscribe({ listId, workspaceId, after }) {
-      const feed = await feedOf(listId, workspaceId);
-      const subscription = await feed.join(after);
-      open += 1;
-      subscription.closed.then(() => (open -= 1));
-      return subscription;
+      for (;;) {
+        const pending = feedOf(listId, workspaceId);
+        const feed = await pending;
+        let subscription: Subscriber | null;
+        try {
+          subscription = await feed.join(after);
+        } catch (error) {
+          // A feed made for this stream alone (a 410, a failed read) must not stay behind, frozen.
+          if (feed.subscribers.size === 0) {
+            feed.retired = true;
+            retire(listId, pending);
+          }
+          throw error;
+        }
+        if (!subscription) continue;
+        open += 1;
+        void subscription.closed.then(() => (open -= 1));
+        return subscription;
+      }
     },
     closeAll() {
       for (const feed of feeds.values()) void feed.then((f) => f.closeAll(), () => undefined);

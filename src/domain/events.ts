@@ -65,16 +65,15 @@ type EventRow = {
 /**
  * Up to `limit` events of the list after `after`, in order, in one indexed statement
  * (list_events_position_idx); with the prune horizon, so a cursor that fell behind it is told.
- * `last` is the position of the last event read (null when none was), which is where the next read
- * starts even when that event was left out as stale.
+ * `last` is the position of the last event read (null when none was): where the next read starts.
  *
- * Stale events: positions follow the writing transactions' ids, which is not always the order in
- * which two transactions wrote the same cell (a transaction that took its id early can write the
+ * Superseded events: positions follow the writing transactions' ids, which is not always the order
+ * in which two transactions wrote the same cell (a transaction that took its id early can write the
  * cell after a later one committed). The record's own serial id does follow that order for one
  * cell: the second writer waits on the cell's row lock, so its event row is inserted after the
- * first one committed. So an event of a cell whose serial id is below that of an event of the same
- * cell already read in this page is superseded, and left out: applying the events in order ends on
- * each cell's state.
+ * first one committed. So an event of a cell that has a newer write (higher serial id) at an
+ * earlier position is never sent (list_events_cell_idx): whichever side of that newer write a
+ * reader's cursor is on, applying the events in order ends on each cell's value.
  */
 export async function eventsAfter(
   db: Queryable,
@@ -93,13 +92,16 @@ export async function eventsAfter(
         where e.list_id = ${listId}
           and (e.tx, e.id) > (${after.tx}::bigint, ${after.id}::bigint)
           and e.tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+          and not exists (
+            select 1 from list_events n
+            where n.column_id = e.column_id and n.row_id = e.row_id and n.id > e.id and n.tx < e.tx
+          )
         order by e.tx, e.id
         limit ${limit}
       ) e on true`),
   );
   const horizon = { tx: Number(rows[0]!.horizon_tx), id: Number(rows[0]!.horizon_id) };
   if (!isAfter(after, horizon) && (horizon.tx > 0 || horizon.id > 0)) return { expired: true, events: [], last: null, read: 0 };
-  const newestWrite = new Map<string, number>();
   let last: EventPosition | null = null;
   let read = 0;
   const events = rows.flatMap((row): CellEvent[] => {
@@ -107,9 +109,6 @@ export async function eventsAfter(
     const position = { tx: Number(row.tx), id: Number(row.id) };
     last = position;
     read += 1;
-    const cell = `${row.column_id}:${row.row_id}`;
-    if ((newestWrite.get(cell) ?? 0) > position.id) return [];
-    newestWrite.set(cell, position.id);
     return [
       {
         position,
