@@ -242,6 +242,7 @@ describe("the ai provider over the OpenAI client", () => {
       value: "https://ada.example.com/",
       reasoning: "Linked from her talk page.",
       sources: ["https://talks.example.org/ada"],
+      sourceTitles: { "https://talks.example.org/ada": "Page at https://talks.example.org/ada?utm_source=openai" },
       metadata: { provider: "openai", model: MODEL, responseId: RESPONSE_ID },
     });
     const [call] = fake.calls;
@@ -414,7 +415,15 @@ describe("AI columns end to end (sheet-ai-enrich through the fake OpenAI)", () =
         value: `https://${slug(name)}.example.com/`,
         reasoning: `${name} links it from every talk.`,
         error: null,
-        metadata: { provider: "openai", model: MODEL, responseId: RESPONSE_ID, sources: [`https://talks.example.org/${slug(name)}`], runId: RUN_ID, attempt: 1 },
+        metadata: {
+          provider: "openai",
+          model: MODEL,
+          responseId: RESPONSE_ID,
+          sources: [`https://talks.example.org/${slug(name)}`],
+          sourceTitles: { [`https://talks.example.org/${slug(name)}`]: `Page at https://talks.example.org/${slug(name)}` },
+          runId: RUN_ID,
+          attempt: 1,
+        },
       })),
     );
     expect(fake.calls.map((call) => [personIn(call.input).name, call.webSearch, taskOf(call.instructions)!.split("\n")[1]]).sort()).toEqual(
@@ -451,7 +460,7 @@ describe("AI columns end to end (sheet-ai-enrich through the fake OpenAI)", () =
     const unreachable = expect.stringMatching(/^openai answered 500: \{"error":\{.*\}\} \(after 2 attempts\)$/);
     const misfit = "malformed answer: the value does not fit the column's type url (expected a URL)";
     expect(await cellsOf(columnId)).toEqual([
-      { rowId: rowIds[0], status: "completed", value: "https://ada.example.com/", reasoning: "Her site.", error: null, metadata: { ...meta, responseId: RESPONSE_ID, sources: ["https://ada.example.com/"] } },
+      { rowId: rowIds[0], status: "completed", value: "https://ada.example.com/", reasoning: "Her site.", error: null, metadata: { ...meta, responseId: RESPONSE_ID, sources: ["https://ada.example.com/"], sourceTitles: { "https://ada.example.com/": "Page at https://ada.example.com/" } } },
       { rowId: rowIds[1], status: "completed", value: null, reasoning: "No personal site is linked anywhere.", error: null, metadata: { ...meta, responseId: RESPONSE_ID } },
       { rowId: rowIds[2], status: "failed", value: null, reasoning: null, error: unreachable, metadata: { ...meta, failure: "http", status: 500 } },
       { rowId: rowIds[3], status: "failed", value: null, reasoning: null, error: misfit, metadata: { ...meta, responseId: RESPONSE_ID, failure: "malformed", status: 200 } },

@@ -146,6 +146,8 @@ describe.each<OpenAiApiStyle>(["responses", "chat"])("OpenAI client over the %s 
       value: "Jane Roe",
       reasoning: "Stated on the cited pages.",
       sources: ["https://acme.com/team", "https://news.example.org/acme-ceo"],
+      // The first title cited for a page is its title.
+      sourceTitles: { "https://acme.com/team": "Page at https://acme.com/team?utm_source=openai", "https://news.example.org/acme-ceo": "Page at https://news.example.org/acme-ceo" },
       metadata: metadata(),
     });
   });
@@ -308,6 +310,8 @@ describe("OpenAI client: Responses API details", () => {
       value: "Jane Roe",
       reasoning: "Named on the team page.",
       sources: ["https://a.example/", "https://b.example/team"],
+      // The first citation names no title, so that page has none.
+      sourceTitles: { "https://b.example/team": "Team" },
       metadata: { provider: "openai", model: "gpt-test-mini-2026-01-01", responseId: "resp_1" },
     });
   });

@@ -13,7 +13,7 @@ import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
 import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
 import { inferSchema } from "./schema-inference";
-import type { columnView } from "./views";
+import { webSourcesOf, type CellSource, type columnView } from "./views";
 
 export type ColumnRecord = typeof columns.$inferSelect;
 export type ColumnView = ReturnType<typeof columnView>;
@@ -351,7 +351,7 @@ export async function deletePreviewColumns(services: Services, workspaceId: stri
   await deleteColumnsRefundingUnfinished(services, workspaceId, and(eq(columns.listId, listId), eq(columns.isPreview, true))!);
 }
 
-export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null };
+export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null; sources?: CellSource[] };
 
 /** The column's cells with a display name for their row, by row position. */
 export async function previewCells(db: Queryable, workspaceId: string, listId: string, columnId: string): Promise<PreviewCell[]> {
@@ -361,14 +361,17 @@ export async function previewCells(db: Queryable, workspaceId: string, listId: s
     column.subject === "person"
       ? sql`coalesce(r.full_name, nullif(concat_ws(' ', r.first_name, r.last_name), ''))`
       : sql`r.name`;
-  const cells = rowsOf<{ row_id: string; name: string | null; value: unknown; status: string; error: string | null }>(
+  const cells = rowsOf<{ row_id: string; name: string | null; value: unknown; status: string; error: string | null; metadata: Record<string, unknown> }>(
     await db.execute(sql`
-      select r.id as row_id, ${name} as name, c.value, c.status, c.error
+      select r.id as row_id, ${name} as name, c.value, c.status, c.error, c.metadata
       from ${t.cells} c join ${t.rows} r on r.id = c.${t.rowKey}
       where c.column_id = ${column.id}
       order by r.position`),
   );
-  return cells.map((c) => ({ rowId: c.row_id, name: c.name, value: c.value ?? null, status: c.status, error: c.error }));
+  return cells.map((c) => {
+    const sources = webSourcesOf(column, c);
+    return { rowId: c.row_id, name: c.name, value: c.value ?? null, status: c.status, error: c.error, ...(sources ? { sources } : {}) };
+  });
 }
 
 /**

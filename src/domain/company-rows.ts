@@ -11,7 +11,7 @@ import { requireList } from "./lists";
 import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, textKey } from "./normalize";
 import { columnViews } from "./cell-store/progress";
-import { companyCellView, companyRowView } from "./views";
+import { cellColumnFields, companyCellView, companyRowView } from "./views";
 
 export type CompanyRow = typeof companyRows.$inferSelect;
 
@@ -291,7 +291,7 @@ export async function listCompanyRows(db: Queryable, workspaceId: string, listId
     .where(and(eq(columns.listId, listId), eq(columns.subject, "company"), eq(columns.isPreview, false)))
     .orderBy(asc(columns.position), asc(columns.id));
   const cells = await db
-    .select({ cell: companyCells })
+    .select({ cell: companyCells, column: cellColumnFields })
     .from(companyCells)
     .innerJoin(columns, eq(columns.id, companyCells.columnId))
     .innerJoin(companyRows, eq(companyRows.id, companyCells.companyRowId))
@@ -300,7 +300,7 @@ export async function listCompanyRows(db: Queryable, workspaceId: string, listId
   return {
     companies: rows.map(companyRowView),
     columns: await columnViews(db, companyColumns),
-    cells: cells.map((c) => companyCellView(c.cell)),
+    cells: cells.map((c) => companyCellView(c.cell, c.column)),
   };
 }
 

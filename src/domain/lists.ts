@@ -7,7 +7,7 @@ import { AppError } from "../errors";
 import type { createListBody, sheetQuery, updateListBody } from "../routes/lists/schemas";
 import { BUILT_IN_PERSON_COLUMNS } from "./built-in-columns";
 import { columnViews } from "./cell-store/progress";
-import { companyCellView, companyRowView, listView, personCellView, rowView, type ListView } from "./views";
+import { cellColumnFields, companyCellView, companyRowView, listView, personCellView, rowView, type ListView } from "./views";
 
 export type NewList = z.output<typeof createListBody>;
 export type ListChanges = z.output<typeof updateListBody>;
@@ -83,7 +83,11 @@ export async function listLists(db: Queryable, workspaceId: string): Promise<Lis
     db,
     rows.map((l) => l.id),
   );
-  return rows.map((l) => listView(l, counts.get(l.id)!));
+  // A list deleted between the two reads is left out.
+  return rows.flatMap((l) => {
+    const found = counts.get(l.id);
+    return found ? [listView(l, found)] : [];
+  });
 }
 
 // The sheet is for small lists; bigger ones page through the rows.
@@ -95,7 +99,8 @@ const SHEET_ROW_LIMIT = 1000;
  */
 export async function listSheet(db: Queryable, workspaceId: string, listId: string, segment: SheetSegment) {
   const list = await requireList(db, workspaceId, listId);
-  const counts = (await listCounts(db, [listId])).get(listId)!;
+  const counts = (await listCounts(db, [listId])).get(listId);
+  if (!counts) throw AppError.notFound("List");
   const subject = segment === "people" ? "person" : "company";
   const sheetColumns = await db
     .select()
@@ -106,8 +111,9 @@ export async function listSheet(db: Queryable, workspaceId: string, listId: stri
     const rows = await db.select().from(personRows).where(eq(personRows.listId, listId)).orderBy(asc(personRows.position)).limit(SHEET_ROW_LIMIT);
     const cells = rows.length
       ? await db
-          .select()
+          .select({ cell: personCells, column: cellColumnFields })
           .from(personCells)
+          .innerJoin(columns, eq(columns.id, personCells.columnId))
           .where(and(eq(personCells.listId, listId), sql`${personCells.rowId} in ${uuidSet(rows.map((r) => r.id))}`))
           .orderBy(asc(personCells.id))
       : [];
@@ -115,15 +121,16 @@ export async function listSheet(db: Queryable, workspaceId: string, listId: stri
       sheet: listView(list, counts),
       rows: rows.map(rowView),
       columns: await columnViews(db, sheetColumns),
-      cells: cells.map(personCellView),
+      cells: cells.map((c) => personCellView(c.cell, c.column)),
       truncated: counts.rowCount > rows.length,
     };
   }
   const rows = await db.select().from(companyRows).where(eq(companyRows.listId, listId)).orderBy(asc(companyRows.position)).limit(SHEET_ROW_LIMIT);
   const cells = rows.length
     ? await db
-        .select()
+        .select({ cell: companyCells, column: cellColumnFields })
         .from(companyCells)
+        .innerJoin(columns, eq(columns.id, companyCells.columnId))
         .where(and(eq(companyCells.listId, listId), sql`${companyCells.companyRowId} in ${uuidSet(rows.map((r) => r.id))}`))
         .orderBy(asc(companyCells.id))
     : [];
@@ -131,7 +138,7 @@ export async function listSheet(db: Queryable, workspaceId: string, listId: stri
     sheet: listView(list, counts),
     rows: rows.map(companyRowView),
     columns: await columnViews(db, sheetColumns),
-    cells: cells.map(companyCellView),
+    cells: cells.map((c) => companyCellView(c.cell, c.column)),
     truncated: counts.companyCount > rows.length,
   };
 }
@@ -147,6 +154,7 @@ export async function updateList(db: Queryable, workspaceId: string, input: List
     .where(and(eq(lists.id, input.id), eq(lists.workspaceId, workspaceId)))
     .returning();
   if (!list) throw AppError.notFound("List");
-  const counts = (await listCounts(db, [list.id])).get(list.id)!;
+  const counts = (await listCounts(db, [list.id])).get(list.id);
+  if (!counts) throw AppError.notFound("List");
   return listView(list, counts);
 }

@@ -14,7 +14,7 @@ import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
 import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, emailKey, joinName, linkedinKey, splitName, textKey } from "./normalize";
-import { personCellView, rowView } from "./views";
+import { cellColumnFields, personCellView, rowView } from "./views";
 
 /** A person to add; `customColumns` holds values for the list's own (non-built-in) person columns. */
 export type PersonInput = z.output<typeof personRowFields>;
@@ -430,16 +430,16 @@ export async function listPersonRows(db: Queryable, workspaceId: string, listId:
   const [counted] = await db.select({ total: sql<number>`count(*)::int` }).from(personRows).where(where);
   const cells = rows.length
     ? await db
-        .select({ cell: personCells })
+        .select({ cell: personCells, column: cellColumnFields })
         .from(personCells)
         .innerJoin(columns, eq(columns.id, personCells.columnId))
         .where(sql`${personCells.rowId} in ${uuidSet(rows.map((r) => r.id))}`)
         .orderBy(asc(columns.position), asc(columns.id))
     : [];
   const cellsOfRow = new Map<string, ReturnType<typeof personCellView>[]>();
-  for (const { cell } of cells) {
+  for (const { cell, column } of cells) {
     const list = cellsOfRow.get(cell.rowId) ?? [];
-    list.push(personCellView(cell));
+    list.push(personCellView(cell, column));
     cellsOfRow.set(cell.rowId, list);
   }
   const total = counted!.total;

@@ -1,4 +1,4 @@
-import type { columns, companyCells, companyRows, lists, personCells, personRows } from "../db/schema";
+import { columns, type companyCells, type companyRows, type lists, type personCells, type personRows } from "../db/schema";
 import type { ColumnStats } from "./cell-store/progress";
 
 // The API's JSON shapes of stored records, in one place so every route answers alike.
@@ -45,16 +45,65 @@ export function columnView(column: typeof columns.$inferSelect, stats: ColumnSta
   };
 }
 
-function cellBase(cell: typeof personCells.$inferSelect | typeof companyCells.$inferSelect) {
-  return { value: cell.value ?? null, status: cell.status, reasoning: cell.reasoning, error: cell.error, createdAt: iso(cell.createdAt), updatedAt: iso(cell.updatedAt) };
+/** What a cell view needs of its column: whether its cells are answered from the web. */
+export type CellColumn = Pick<typeof columns.$inferSelect, "source" | "enrichmentType">;
+
+/** Those fields, to select with the cells (joined with their column). */
+export const cellColumnFields = { source: columns.source, enrichmentType: columns.enrichmentType };
+
+/**
+ * AI columns with source `web` answer from a live web search. Enrichment columns keep the pages
+ * they read too (crawled pages, article links), but those are their evidence, not a web answer's.
+ */
+const answersFromWeb = (column: CellColumn) => column.enrichmentType === null && column.source === "web";
+
+export type CellSource = { url: string; title?: string };
+
+const isWebLink = (url: string) => {
+  try {
+    const { protocol } = new URL(url);
+    return protocol === "https:" || protocol === "http:";
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The pages a web answer cites, as its cell keeps them (`metadata.sources`, titles in
+ * `metadata.sourceTitles` by URL): only http(s) links, as clients render them as links. Null when
+ * the cell holds no web answer: not answered yet, failed, nothing found, or a manual value. A web
+ * answer that cited nothing has an empty list, which still tells it from the cells of other columns.
+ */
+export function webSourcesOf(column: CellColumn, cell: { status: string; metadata: Record<string, unknown> }): CellSource[] | null {
+  const { sources, sourceTitles } = cell.metadata;
+  if (!answersFromWeb(column) || cell.status !== "completed" || !Array.isArray(sources)) return null;
+  const titles = typeof sourceTitles === "object" && sourceTitles !== null ? (sourceTitles as Record<string, unknown>) : {};
+  return sources.flatMap((url): CellSource[] => {
+    if (typeof url !== "string" || !isWebLink(url)) return [];
+    const title = Object.hasOwn(titles, url) ? titles[url] : undefined;
+    return [typeof title === "string" && title ? { url, title } : { url }];
+  });
 }
 
-export function personCellView(cell: typeof personCells.$inferSelect) {
-  return { id: cell.id, listId: cell.listId, columnId: cell.columnId, rowId: cell.rowId, ...cellBase(cell) };
+function cellBase(cell: typeof personCells.$inferSelect | typeof companyCells.$inferSelect, column: CellColumn) {
+  const sources = webSourcesOf(column, cell);
+  return {
+    value: cell.value ?? null,
+    status: cell.status,
+    reasoning: cell.reasoning,
+    error: cell.error,
+    ...(sources ? { sources } : {}),
+    createdAt: iso(cell.createdAt),
+    updatedAt: iso(cell.updatedAt),
+  };
 }
 
-export function companyCellView(cell: typeof companyCells.$inferSelect) {
-  return { id: cell.id, listId: cell.listId, columnId: cell.columnId, companyRowId: cell.companyRowId, ...cellBase(cell) };
+export function personCellView(cell: typeof personCells.$inferSelect, column: CellColumn) {
+  return { id: cell.id, listId: cell.listId, columnId: cell.columnId, rowId: cell.rowId, ...cellBase(cell, column) };
+}
+
+export function companyCellView(cell: typeof companyCells.$inferSelect, column: CellColumn) {
+  return { id: cell.id, listId: cell.listId, columnId: cell.columnId, companyRowId: cell.companyRowId, ...cellBase(cell, column) };
 }
 
 export function rowView(row: typeof personRows.$inferSelect) {

@@ -114,7 +114,7 @@ function answerResult(column: ProviderColumn, answer: AiAnswer): ProviderResult 
     outcome: "value",
     value: answer.value,
     reasoning: answer.reasoning,
-    ...(searchesWeb(column) ? { sources: answer.sources } : {}),
+    ...(searchesWeb(column) ? { sources: answer.sources, ...(answer.sourceTitles ? { sourceTitles: answer.sourceTitles } : {}) } : {}),
     metadata: answer.metadata,
   };
 }

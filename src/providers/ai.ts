@@ -22,6 +22,8 @@ export type AiAnswer = {
   reasoning: string;
   /** URLs the answer relied on (web search). */
   sources: string[];
+  /** The titles of those pages, by URL, where the search named them; absent when it named none. */
+  sourceTitles?: Record<string, string>;
   metadata: { provider: string; model: string } & Record<string, unknown>;
 };
 

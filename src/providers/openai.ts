@@ -104,7 +104,10 @@ function framingOf(request: AiRequest): string {
   ].join("\n");
 }
 
-type ModelReply = { text: string; sources: string[]; model: unknown; id: unknown };
+/** A page the model cites, as the annotation gives it. */
+type Citation = { url: unknown; title: unknown };
+
+type ModelReply = { text: string; citations: Citation[]; model: unknown; id: unknown };
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
@@ -112,31 +115,36 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 const excerpt = (text: string, max = 120) => (text.length > max ? `${text.slice(0, max)}…` : text);
 
 /**
- * Cited pages, in order and once each. The search tool tags the links it cites with utm_ parameters
- * (utm_source=openai), which would make one page look like several.
+ * Cited pages, in order and once each, with the first title given for each page. The search tool
+ * tags the links it cites with utm_ parameters (utm_source=openai), which would make one page look
+ * like several.
  */
-function distinctUrls(urls: readonly string[]): string[] {
-  const seen = new Set<string>();
-  for (const raw of urls) {
+function distinctSources(citations: readonly Citation[]): Pick<AiAnswer, "sources" | "sourceTitles"> {
+  const titles = new Map<string, string | null>();
+  for (const citation of citations) {
+    if (typeof citation.url !== "string") continue;
     let url: URL;
     try {
-      url = new URL(raw);
+      url = new URL(citation.url);
     } catch {
       continue;
     }
     if (url.protocol !== "https:" && url.protocol !== "http:") continue;
     for (const key of [...url.searchParams.keys()]) if (key.toLowerCase().startsWith("utm_")) url.searchParams.delete(key);
-    seen.add(url.toString());
+    const title = typeof citation.title === "string" && citation.title.trim() ? citation.title.trim() : null;
+    const page = url.toString();
+    if (!titles.get(page)) titles.set(page, title);
   }
-  return [...seen];
+  const named = [...titles].filter((entry): entry is [string, string] => entry[1] !== null);
+  return { sources: [...titles.keys()], ...(named.length > 0 ? { sourceTitles: Object.fromEntries(named) } : {}) };
 }
 
-function citedUrls(annotations: unknown, urlOf: (annotation: Record<string, unknown>) => unknown): string[] {
+function citationsOf(annotations: unknown, citationOf: (annotation: Record<string, unknown>) => unknown): Citation[] {
   if (!Array.isArray(annotations)) return [];
   return annotations.flatMap((annotation) => {
     if (!isObject(annotation) || annotation.type !== "url_citation") return [];
-    const url = urlOf(annotation);
-    return typeof url === "string" ? [url] : [];
+    const citation = citationOf(annotation);
+    return isObject(citation) ? [{ url: citation.url, title: citation.title }] : [];
   });
 }
 
@@ -154,7 +162,7 @@ function readResponse(body: Record<string, unknown>): ModelReply {
   if (!Array.isArray(body.output)) throw malformed("the response has no output");
 
   let text: string | null = null;
-  const sources: string[] = [];
+  const citations: Citation[] = [];
   for (const item of body.output) {
     if (!isObject(item) || item.type !== "message" || !Array.isArray(item.content)) continue;
     const parts = item.content.filter(isObject);
@@ -163,12 +171,12 @@ function readResponse(body: Record<string, unknown>): ModelReply {
     const texts = parts.filter((part) => part.type === "output_text" && typeof part.text === "string");
     // The final message carries the answer; earlier ones (if any) are progress notes around tool calls.
     if (texts.length > 0) text = texts.map((part) => part.text as string).join("");
-    for (const part of texts) sources.push(...citedUrls(part.annotations, (annotation) => annotation.url));
+    for (const part of texts) citations.push(...citationsOf(part.annotations, (annotation) => annotation));
   }
   // Some compatible servers also send the SDKs' `output_text` convenience field, and only that.
   text ??= typeof body.output_text === "string" ? body.output_text : null;
   if (text === null) throw malformed("the response has no output text");
-  return { text, sources, model: body.model, id: body.id };
+  return { text, citations, model: body.model, id: body.id };
 }
 
 /** The answer text and citations of a Chat Completions body. */
@@ -182,8 +190,8 @@ function readChatCompletion(body: Record<string, unknown>): ModelReply {
   }
   const text = typeof message.content === "string" ? message.content : null;
   if (text === null) throw malformed("the message has no content");
-  const sources = citedUrls(message.annotations, (annotation) => (isObject(annotation.url_citation) ? annotation.url_citation.url : undefined));
-  return { text, sources, model: body.model, id: body.id };
+  const citations = citationsOf(message.annotations, (annotation) => annotation.url_citation);
+  return { text, citations, model: body.model, id: body.id };
 }
 
 type Answer = { value: unknown; reasoning: string; found: boolean };
@@ -267,7 +275,7 @@ export function openAiClient(options: OpenAiClientOptions): AiClient {
         // "Not found" is one thing to every caller: a null value, whatever else the model put there.
         value: answer.found ? answer.value : null,
         reasoning: answer.reasoning.trim(),
-        sources: distinctUrls(reply.sources),
+        ...distinctSources(reply.citations),
         metadata: {
           provider: OPENAI_PROVIDER,
           model: typeof reply.model === "string" && reply.model ? reply.model : options.model,

@@ -52,7 +52,16 @@ export type RowData = PersonData | CompanyData;
 export type ProviderMetadata = { provider: string } & Record<string, unknown>;
 
 export type ProviderResult =
-  | { outcome: "value"; value: unknown; reasoning?: string; sources?: string[]; metadata: ProviderMetadata }
+  | {
+      outcome: "value";
+      value: unknown;
+      reasoning?: string;
+      /** The pages the value comes from; on a web answer, the pages it cites (returned on every view of the cell). */
+      sources?: string[];
+      /** Titles of `sources` by URL, where the provider named the page. */
+      sourceTitles?: Record<string, string>;
+      metadata: ProviderMetadata;
+    }
   /** The provider looked and found nothing: the cell completes empty and its credits are returned. */
   | { outcome: "no_match"; reason: string; metadata: ProviderMetadata }
   /** `retryable`: a transient failure (rate limit, timeout) worth asking again for. */

@@ -81,11 +81,26 @@ export const Column = z
   })
   .openapi("Column");
 
+export const CellSource = z
+  .strictObject({
+    url: z.string().openapi({ description: "An http(s) link to the page." }),
+    title: z.string().optional().openapi({ description: "The page's title, when the search named it." }),
+  })
+  .openapi("CellSource", { description: "A page a web answer cites." });
+
+export const cellSources = () =>
+  z.array(CellSource).optional().openapi({
+    description:
+      "The pages the answer cites, on completed cells of AI columns with source `web` (an empty list when it cited none). " +
+      "Absent on every other cell: not yet answered, failed, nothing found, a manual value, other columns.",
+  });
+
 const cellFields = {
   value: z.unknown().openapi({ description: "The cell's value (any JSON), null until filled." }),
   status: z.enum(cellStatuses).openapi({ description: "`pending` and `processing` while background work fills the cell." }),
   reasoning: z.string().nullable().openapi({ description: "How an AI column arrived at the value." }),
   error: z.string().nullable(),
+  sources: cellSources(),
   createdAt: timestamp(),
   updatedAt: timestamp(),
 };

@@ -55,7 +55,9 @@ export async function writePersonCell(
         from target_row, target_column
         where target_column.fits and not exists (select 1 from busy)
         on conflict (column_id, row_id) do update
-          set value = excluded.value, status = 'completed', reasoning = null, error = null, updated_at = now()
+          set value = excluded.value, status = 'completed', reasoning = null, error = null,
+              -- A manual value has no web sources: the pages the replaced answer cited go with it.
+              metadata = list_cells.metadata - 'sources' - 'sourceTitles', updated_at = now()
         returning *
       )
       select exists (select 1 from list) as list_found,
@@ -113,7 +115,7 @@ export async function writeCompanyCell(
         from company, target_column
         where not exists (select 1 from busy)
         on conflict (column_id, company_row_id) do update
-          set value = excluded.value, status = 'complete', updated_at = now()
+          set value = excluded.value, status = 'complete', metadata = list_company_cells.metadata - 'sources' - 'sourceTitles', updated_at = now()
         returning id
       )
       select exists (select 1 from list) as list_found,

@@ -39,7 +39,7 @@ export function cellResultOf(cell: { cellId: string; runToken: string }, answer:
         value: answer.value ?? null,
         reasoning: answer.reasoning ?? null,
         error: null,
-        metadata: { ...answer.metadata, ...(answer.sources ? { sources: answer.sources } : {}), ...run },
+        metadata: { ...answer.metadata, ...(answer.sources ? { sources: answer.sources } : {}), ...(answer.sourceTitles ? { sourceTitles: answer.sourceTitles } : {}), ...run },
         refund: false,
       };
     case "no_match":

@@ -11,7 +11,7 @@ export const writeCell = defineOperation(
     command: "update",
     summary: "Write a value into one cell of a person row, by hand",
     description:
-      "The cell becomes `completed` with the value; its reasoning and error are cleared. Free. A cell whose enrichment is still under way and paid for gets those credits back before the value replaces it. The answer is snake_case (`list_id`, `created_at`...), as documented for this write.",
+      "The cell becomes `completed` with the value; its reasoning and error are cleared, and so are the `sources` of a web answer it replaces (a manual value has none). Free. A cell whose enrichment is still under way and paid for gets those credits back before the value replaces it. The answer is snake_case (`list_id`, `created_at`...), as documented for this write.",
     params: listIdParam,
     body: writeCellBody,
     responses: { 200: { description: "The written cell", schema: writeCellResponse } },
@@ -32,7 +32,7 @@ export const writeCompanyCellOperation = defineOperation(
     command: "update-company",
     summary: "Write a value into one cell of a company row, by hand",
     description:
-      "The cell becomes `complete` with the value, stored as given. Free. A cell whose enrichment is still under way and paid for gets those credits back before the value replaces it.",
+      "The cell becomes `complete` with the value, stored as given; the `sources` of a web answer it replaces are dropped (a manual value has none). Free. A cell whose enrichment is still under way and paid for gets those credits back before the value replaces it.",
     params: companyCellParams,
     body: writeCompanyCellBody,
     responses: { 200: { description: "The value is written", schema: success } },

@@ -4,7 +4,7 @@ import { ENRICHMENT_TYPES, type Subject } from "../../domain/column-kinds";
 import { TIME_PERIODS } from "../../domain/columns";
 import { LIMITS } from "../../limits";
 import { atMost, int4, text, uuid } from "../../validation";
-import { Column, COLUMN_SCHEMA_TYPES } from "../views";
+import { cellSources, Column, COLUMN_SCHEMA_TYPES } from "../views";
 
 export const listParam = z.object({ id: uuid().openapi({ description: "The list's id." }) });
 export const columnParam = z.object({
@@ -99,6 +99,7 @@ export const PreviewCell = z
     value: z.unknown(),
     status: z.enum(cellStatuses),
     error: z.string().nullable(),
+    sources: cellSources(),
   })
   .openapi("PreviewCell");
 
