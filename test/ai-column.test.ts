@@ -3,14 +3,11 @@ import { inArray, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
 import { leads, type ColumnSchema } from "../src/db/schema";
-import { createInProcessDispatcher, type InProcessDispatcher } from "../src/dispatch/in-process";
 import { BUILT_IN_PERSON_COLUMNS } from "../src/domain/built-in-columns";
 import { createSandboxProviders, type CompanyData, type PersonData, type ProviderColumn, type Providers } from "../src/providers";
 import { createAiColumnProvider, renderPrompt, rowInput } from "../src/providers/ai-column";
 import { openAiClient, type OpenAiClientOptions } from "../src/providers/openai";
 import { valueFits, valueMisfit, valueSchemaOf } from "../src/providers/value-schema";
-import { createLogger } from "../src/services";
-import { createTaskRegistry } from "../src/tasks/registry";
 import { fakeAnswer, fakeHttpError, fakeNotFound, startFakeOpenAi } from "./helpers/fake-openai";
 import { credits, expectEarlierProgress, progress, progressFromCells } from "./helpers/column-stats";
 import { addPeople } from "./helpers/fixtures";
@@ -38,18 +35,8 @@ const aiOver = (overrides: Partial<OpenAiClientOptions> = {}) =>
 // Every column task and enrichment run of this file runs in-process with the real handlers, over
 // providers whose `ai` is the OpenAI-backed column provider talking to the fake.
 const providers: Providers = { ...createSandboxProviders(), ai: createAiColumnProvider(aiOver()) };
-let inProcess: InProcessDispatcher;
-const h = useHarness({
-  dispatcher: (services) => {
-    inProcess = createInProcessDispatcher({
-      registry: createTaskRegistry(() => ({ ...services(), providers }), { retryDelayMs: 1 }),
-      logger: createLogger("silent"),
-      retryDelay: { minMs: 10, maxMs: 50 },
-    });
-    return inProcess;
-  },
-});
-const settle = () => inProcess.idle();
+const h = useHarness({ providers, taskRetryDelayMs: 1 });
+const settle = () => h.settle();
 afterEach(settle);
 
 const RESPONSE_ID = expect.stringMatching(/^resp_[0-9a-f]+$/);

@@ -1,12 +1,9 @@
 import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
-import { createInProcessDispatcher, type InProcessDispatcher } from "../src/dispatch/in-process";
 import { createSandboxProviders, type Providers } from "../src/providers";
 import { createAiColumnProvider } from "../src/providers/ai-column";
 import { openAiClient } from "../src/providers/openai";
-import { createLogger } from "../src/services";
-import { createTaskRegistry } from "../src/tasks/registry";
 import { fakeAnswer, fakeNotFound, startFakeOpenAi, type FakeOpenAiReply, type OpenAiCall } from "./helpers/fake-openai";
 import { addCompanies, addPeople } from "./helpers/fixtures";
 import { ISO_DATE, UUID, useHarness, type Client, type Json } from "./helpers/harness";
@@ -37,18 +34,8 @@ const providers: Providers = {
     }),
   ),
 };
-let inProcess: InProcessDispatcher;
-const h = useHarness({
-  dispatcher: (services) => {
-    inProcess = createInProcessDispatcher({
-      registry: createTaskRegistry(() => ({ ...services(), providers }), { retryDelayMs: 1 }),
-      logger: createLogger("silent"),
-      retryDelay: { minMs: 10, maxMs: 50 },
-    });
-    return inProcess;
-  },
-});
-const settle = () => inProcess.idle();
+const h = useHarness({ providers, taskRetryDelayMs: 1 });
+const settle = () => h.settle();
 afterEach(settle);
 
 type Page = { url: string; title?: string };

@@ -2,14 +2,11 @@ import { companyRow, personRow } from "./helpers/provider-rows";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { companyCells } from "../src/db/schema";
-import { createInProcessDispatcher, type InProcessDispatcher } from "../src/dispatch/in-process";
 import { TYPED_KINDS } from "../src/domain/column-kinds";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { COMPANY_KINDS, createCompanyProviders, type CompanyKind, type CompanyProviderOptions } from "../src/providers/company-adapters";
 import { DEFAULT_OPENAI_MODEL, openAiClient, parseOpenAiEnv } from "../src/providers/openai";
 import type { CellProvider, CompanyData, PersonData, ProviderColumn, ProviderResult, RowData } from "../src/providers/types";
-import { createLogger } from "../src/services";
-import { createTaskRegistry } from "../src/tasks/registry";
 import { fakeAnswer, fakeHttpError, fakeNotFound, startFakeOpenAi } from "./helpers/fake-openai";
 import { startFakeLinkedinPosts } from "./helpers/fake-linkedin-posts";
 import { startFakeNewsApi, type FakeArticle } from "./helpers/fake-news-api";
@@ -96,15 +93,7 @@ const real = createCompanyProviders(ENV, ai, OPTIONS);
 const webOnly = createCompanyProviders({}, ai, OPTIONS);
 
 // The end-to-end test runs the real column route and task handler with these providers.
-let dispatcher!: InProcessDispatcher;
-const h = useHarness({
-  dispatcher: (services) =>
-    (dispatcher = createInProcessDispatcher({
-      registry: createTaskRegistry(() => ({ ...services(), providers: { ...services().providers, ...real } }), { retryDelayMs: 10 }),
-      logger: createLogger("silent"),
-      retryDelay: { minMs: 10, maxMs: 50 },
-    })),
-});
+const h = useHarness({ providers: real, taskRetryDelayMs: 10 });
 
 afterAll(async () => {
   await Promise.all([acme, globex, initech, board, news, linkedin, openai].map((fake) => fake.close()));
@@ -712,7 +701,7 @@ describe("a website_overview column, end to end", () => {
     const res = await client.post(`/api/lists/${listId}/columns`, { name: "Overview", isDynamic: true, subject: "company", enrichmentType: "website_overview" });
     expect(res.status).toBe(201);
     const columnId = res.body.column.id as string;
-    await dispatcher.idle();
+    await h.settle();
 
     const cells = await client.get(`/api/lists/${listId}/columns/${columnId}/preview-cells`);
     expect(cells.status).toBe(200);

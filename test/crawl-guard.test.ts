@@ -4,7 +4,6 @@ import { eq } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { companyCells } from "../src/db/schema";
-import { createInProcessDispatcher, type InProcessDispatcher } from "../src/dispatch/in-process";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { createCompanyProviders } from "../src/providers/company-adapters";
 import { createSiteCrawler, entryUrlsOf, type CrawlOutcome, type Resolver, type SiteCrawlSettings } from "../src/providers/crawl";
@@ -13,8 +12,6 @@ import { dohResolver } from "../src/providers/crawl/doh";
 import { createAddressGuard } from "../src/providers/crawl/fetch-guard";
 import { guardedFetch, systemResolver } from "../src/providers/crawl/node-network";
 import { ProviderRequestError } from "../src/providers/http";
-import { createLogger } from "../src/services";
-import { createTaskRegistry } from "../src/tasks/registry";
 import { html, routeHosts, startFakeSite } from "./helpers/fake-site";
 import { startHttpFake, sendJson } from "./helpers/http-fake";
 import { companyRow } from "./helpers/provider-rows";
@@ -415,15 +412,7 @@ describe("the address policy", () => {
 const ENV = { SITE_CRAWL_ENABLED: "true", SITE_CRAWL_USER_AGENT: "TestBot/1.0", SITE_CRAWL_TIMEOUT_MS: "1000", SITE_CRAWL_MAX_ATTEMPTS: "2" };
 const providers = createCompanyProviders(ENV, null, { http: { backoff: { minMs: 5, maxMs: 10 }, fetch: routed } });
 
-let dispatcher!: InProcessDispatcher;
-const h = useHarness({
-  dispatcher: (services) =>
-    (dispatcher = createInProcessDispatcher({
-      registry: createTaskRegistry(() => ({ ...services(), providers: { ...services().providers, ...providers } }), { retryDelayMs: 10 }),
-      logger: createLogger("silent"),
-      retryDelay: { minMs: 10, maxMs: 50 },
-    })),
-});
+const h = useHarness({ providers: providers, taskRetryDelayMs: 10 });
 
 describe("the site_crawl provider", () => {
   it("answers a refusal as an error outcome, not a thrown one", async () => {
@@ -455,7 +444,7 @@ describe("the site_crawl provider", () => {
     const res = await client.post(`/api/lists/${listId}/columns`, { name: "Site", isDynamic: true, subject: "company", enrichmentType: "site_crawl" });
     expect(res.status).toBe(201);
     const columnId = res.body.column.id as string;
-    await dispatcher.idle();
+    await h.settle();
 
     const acmeError = `site-crawl did not fetch http://127.0.0.1:${P}/secret (redirected from https://acme.example/): 127.0.0.1 is not a public address (loopback)`;
     const loopbackError = `site-crawl did not fetch http://127.0.0.1:${P}/: 127.0.0.1 is not a public address (loopback)`;

@@ -6,6 +6,7 @@ import { creditLedger, workspaces } from "../../src/db/schema";
 import { createInProcessDispatcher } from "../../src/dispatch/in-process";
 import type { Dispatcher } from "../../src/dispatch/types";
 import { createAccount } from "../../src/domain/accounts";
+import type { Providers } from "../../src/providers/types";
 import { createLogger, createServiceKit, type Services } from "../../src/services";
 import { createTaskRegistry } from "../../src/tasks/registry";
 import { assertDocumentedResponse } from "./contract";
@@ -15,19 +16,33 @@ import { assertDocumentedResponse } from "./contract";
  * Nothing of the project is faked here.
  */
 export function useHarness(
-  options: { max?: number; dispatcher?: (services: () => Services) => Dispatcher; requestsPerMinute?: number; providerEnv?: Record<string, unknown> } = {},
+  options: {
+    max?: number;
+    dispatcher?: (services: () => Services) => Dispatcher;
+    requestsPerMinute?: number;
+    providerEnv?: Record<string, unknown>;
+    /** Providers put over the configured ones, for the routes and the in-process tasks alike. */
+    providers?: Partial<Providers>;
+    /** The delay between a task's attempts in the in-process executor (its registry's default otherwise). */
+    taskRetryDelayMs?: number;
+  } = {},
 ) {
   const { db, client, close } = createPostgresDb(inject("databaseUrl"), { max: options.max ?? 8 });
   const logger = createLogger("silent");
   // By default tasks run in-process with the real handlers, as under `npm start`.
   const inProcess = options.dispatcher
     ? null
-    : createInProcessDispatcher({ registry: createTaskRegistry(() => services), logger, retryDelay: { minMs: 10, maxMs: 50 } });
+    : createInProcessDispatcher({
+        registry: createTaskRegistry(() => services, options.taskRetryDelayMs === undefined ? undefined : { retryDelayMs: options.taskRetryDelayMs }),
+        logger,
+        retryDelay: { minMs: 10, maxMs: 50 },
+      });
   const dispatcher = options.dispatcher ? options.dispatcher(() => services) : inProcess!;
   // The documented prices and the sandbox providers (or those `providerEnv` configures): the
   // environment of the test process is not read.
   const kit = createServiceKit(options.providerEnv ?? {}, { logger, requestsPerMinute: options.requestsPerMinute ?? null });
-  const services: Services = kit.services({ db, dispatcher });
+  const configured = kit.services({ db, dispatcher });
+  const services: Services = options.providers ? { ...configured, providers: { ...configured.providers, ...options.providers } } : configured;
   const app = createApp(() => ({ services }));
   afterAll(async () => {
     await inProcess?.idle();
