@@ -1,6 +1,5 @@
 import { sql } from "drizzle-orm";
-import { Hono, type Context, type MiddlewareHandler } from "hono";
-import type { ExecutionContext } from "hono";
+import { Hono, type Context, type ExecutionContext, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";

@@ -71,19 +71,19 @@ async function followGeneratedCells(api: ApiClient, answer: unknown, started: St
   const listId = String(started.params.id ?? started.params.listId);
   const columnId = String(started.params.colId ?? started.params.columnId);
   const rowIds = isRecord(started.body) && Array.isArray(started.body.rowIds) ? started.body.rowIds.map(String) : [];
-  // The column list leaves preview columns out: a column not in it is a preview one.
-  const listed = await api.get(`/api/lists/${encodeURIComponent(listId)}/columns`);
-  const columns = isRecord(listed) && Array.isArray(listed.columns) ? (listed.columns as Record<string, unknown>[]) : [];
-  const column = columns.find((c) => c.id === columnId);
-  const target = { listId, columnId, subject: String(column?.subject ?? "person"), isPreview: !column };
+  // Generate's answer does not name the column: its subject and whether it is a preview come from it.
+  const read = await api.get(`/api/lists/${encodeURIComponent(listId)}/columns/${encodeURIComponent(columnId)}`);
+  const column = isRecord(read) && isRecord(read.column) ? read.column : null;
+  const target = { listId, columnId, subject: String(column?.subject ?? "person"), isPreview: column?.isPreview === true };
   const cells = await followCells(api, target, new Set(rowIds), options);
   return { output: { ...(isRecord(answer) ? answer : { answer }), cells }, exitCode: 0 };
 }
 
-async function followCells(api: ApiClient, target: ColumnTarget, rowIds: Set<string> | null, options: WaitOptions, once = false): Promise<CellCounts> {
+/** The chosen rows' cells of a column, until none of them is open. */
+async function followCells(api: ApiClient, target: ColumnTarget, rowIds: Set<string>, options: WaitOptions): Promise<CellCounts> {
   const progress = new Progress("cells", options.stderr);
   return poll(options, progress, async () => {
-    const statuses = (await cellStatuses(api, target)).filter((cell) => !rowIds || rowIds.has(cell.rowId)).map((cell) => cell.status);
+    const statuses = (await cellStatuses(api, target)).filter((cell) => rowIds.has(cell.rowId)).map((cell) => cell.status);
     const counts: CellCounts = {
       total: statuses.length,
       completed: statuses.filter((status) => CELL_COMPLETED.has(status)).length,
@@ -91,7 +91,7 @@ async function followCells(api: ApiClient, target: ColumnTarget, rowIds: Set<str
     };
     const open = statuses.filter((status) => CELL_OPEN.has(status)).length;
     progress.update(counts.total - open, counts.total, `${counts.completed} completed, ${counts.failed} failed, ${open} to go`);
-    return open === 0 || once ? counts : undefined;
+    return open === 0 ? counts : undefined;
   });
 }
 

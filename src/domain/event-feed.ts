@@ -169,13 +169,13 @@ class ListFeed {
   async join(after: EventPosition | null): Promise<Subscriber | null> {
     if (this.retired) return null;
     const cursor = after ?? this.position;
-    if (after && !isAfter(after, this.floor) && !(after.tx === this.floor.tx && after.id === this.floor.id)) {
+    const behind = !!after && isAfter(this.floor, after);
+    if (behind) {
       // Older than the buffer: is it still in the record at all?
       const probe = await eventsAfter(this.db, this.listId, after, 1);
       if (probe.expired) throw cursorExpired();
       if (this.retired) return null;
     }
-    const behind = !!after && isAfter(this.floor, after);
     const subscriber = new Subscriber(cursor, behind, this.settings, (s) => this.leave(s));
     this.subscribers.add(subscriber);
     if (behind) {
@@ -218,7 +218,8 @@ class ListFeed {
         // transactions had all ended before the floor got there). The floor may have moved on during
         // the read, past events committed after it that the page could not see: read on from the
         // old floor (what comes twice is skipped by the cursor), never from the new one.
-        at = page.read === PAGE && page.last && !isAfter(page.last, this.floor) ? page.last : floorAtRead;
+        const last = page.events.at(-1)?.position;
+        at = page.events.length === PAGE && last && !isAfter(last, this.floor) ? last : floorAtRead;
       }
       if (subscriber.isClosed) return;
       for (const columnId of subscriber.deliver(this.buffer)) touched.add(columnId);
@@ -255,8 +256,8 @@ class ListFeed {
           return;
         }
         events = events.concat(read.events);
-        if (read.last) at = read.last;
-        if (read.read < PAGE) break;
+        if (read.events.length > 0) at = read.events.at(-1)!.position;
+        if (read.events.length < PAGE) break;
       }
       this.position = at;
       const touched = new Set([...events.map((event) => event.columnId), ...this.owed]);

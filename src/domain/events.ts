@@ -65,7 +65,6 @@ type EventRow = {
 /**
  * Up to `limit` events of the list after `after`, in order, in one indexed statement
  * (list_events_position_idx); with the prune horizon, so a cursor that fell behind it is told.
- * `last` is the position of the last event read (null when none was): where the next read starts.
  *
  * Superseded events: positions follow the writing transactions' ids, which is not always the order
  * in which two transactions wrote the same cell (a transaction that took its id early can write the
@@ -80,7 +79,7 @@ export async function eventsAfter(
   listId: string,
   after: EventPosition,
   limit: number,
-): Promise<{ expired: boolean; events: CellEvent[]; last: EventPosition | null; read: number }> {
+): Promise<{ expired: boolean; events: CellEvent[] }> {
   const rows = rowsOf<EventRow>(
     await db.execute(sql`
       select coalesce(h.tx, 0) as horizon_tx, coalesce(h.event_id, 0) as horizon_id, e.*
@@ -101,17 +100,12 @@ export async function eventsAfter(
       ) e on true`),
   );
   const horizon = { tx: Number(rows[0]!.horizon_tx), id: Number(rows[0]!.horizon_id) };
-  if (!isAfter(after, horizon) && (horizon.tx > 0 || horizon.id > 0)) return { expired: true, events: [], last: null, read: 0 };
-  let last: EventPosition | null = null;
-  let read = 0;
+  if (!isAfter(after, horizon) && (horizon.tx > 0 || horizon.id > 0)) return { expired: true, events: [] };
   const events = rows.flatMap((row): CellEvent[] => {
     if (row.tx === null) return [];
-    const position = { tx: Number(row.tx), id: Number(row.id) };
-    last = position;
-    read += 1;
     return [
       {
-        position,
+        position: { tx: Number(row.tx), id: Number(row.id) },
         subject: row.subject,
         columnId: row.column_id,
         rowId: row.row_id,
@@ -122,7 +116,7 @@ export async function eventsAfter(
       },
     ];
   });
-  return { expired: false, events, last, read };
+  return { expired: false, events };
 }
 
 /**

@@ -63,7 +63,7 @@ export async function listCounts(db: Queryable, listIds: string[]): Promise<Map<
       rowCount: Number(r.row_count),
       companyCount: Number(r.company_count),
       leadCount: Number(r.lead_count),
-      running: r.running === true || (r.running as unknown) === "t",
+      running: r.running,
     });
   }
   return counts;

@@ -66,11 +66,6 @@ const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
 /** Statuses every authenticated operation can answer, whatever it does. */
 const ALWAYS: ErrorStatus[] = [401, 429, 500, 503];
 
-export const json = <Schema extends z.ZodType>(schema: Schema, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
 /** `{ success: true }`, the answer of operations that only act. */
 export const success = z.strictObject({ success: z.literal(true) });
 
