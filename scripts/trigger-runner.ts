@@ -5,7 +5,6 @@ import { z } from "zod";
 import { createTaskExecutor, executorDispatcher } from "../src/dispatch/in-process";
 import { startRecoveryLoop } from "../src/domain/recovery";
 import { startRunnerServer } from "../src/dispatch/runner-server";
-import { refusingDispatcher } from "../src/dispatch/refusing";
 import { openDatabase } from "../src/db/open";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { createLogger, createServiceKit, type Services } from "../src/services";
@@ -37,7 +36,9 @@ const logger = createLogger(env.LOG_LEVEL);
 // `sandbox` (`npm run dev` passes it the same value as the Worker).
 const kit = createServiceKit(process.env, { logger, requestsPerMinute: null });
 const database = await openDatabase(kit.env);
-const services = (): Services => kit.services({ db: database.db, dispatcher: refusingDispatcher("tasks do not dispatch further work") });
+// Tasks start work of their own (a column's cells released as the cells they read finish): queued
+// here, in this runner's executor, as the recovery sweep's work is.
+const services = (): Services => kit.services({ db: database.db, dispatcher: executorDispatcher(executor) });
 const registry = createTaskRegistry(services);
 
 const executor = createTaskExecutor({

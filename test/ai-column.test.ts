@@ -360,6 +360,11 @@ function columnBody(listId: string, overrides: Record<string, unknown>) {
     isPreview: false,
     category: "custom",
     builtInKey: null,
+    autoRun: false,
+    runIf: null,
+    maxCredits: null,
+    budgetLeft: null,
+    dependsOn: [],
     ...overrides,
   };
 }

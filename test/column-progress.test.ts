@@ -74,7 +74,7 @@ async function getColumn(client: Client, listId: string, columnId: string): Prom
 }
 
 /** The column as GET column answers it, checked against its cells and ledger rows, and as every other route lists it. */
-async function expectStatsFromDatabase(client: Client, listId: string, columnId: string): Promise<{ progress: Progress; credits: { charged: number; refunded: number } }> {
+async function expectStatsFromDatabase(client: Client, listId: string, columnId: string): Promise<{ progress: Progress; credits: { charged: number; refunded: number; held: number } }> {
   const column = await getColumn(client, listId, columnId);
   expect(column.progress).toEqual(await progressFromCells(h.db, columnId));
   expect(column.credits).toEqual(await creditsFromLedger(h.db, columnId));

@@ -64,6 +64,11 @@ function columnBody(listId: string, overrides: Record<string, unknown> = {}) {
     isPreview: false,
     category: "custom",
     builtInKey: null,
+    autoRun: false,
+    runIf: null,
+    maxCredits: null,
+    budgetLeft: null,
+    dependsOn: [],
     // A column without cells or charges, as a static one is; the fake Trigger.dev never runs the
     // tasks, so a queued column's cells stay pending.
     progress: progress(),

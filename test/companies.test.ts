@@ -314,6 +314,11 @@ describe("GET /api/lists/{id}/companies", () => {
       isPreview: false,
       category: "custom",
       builtInKey: null,
+      autoRun: false,
+      runIf: null,
+      maxCredits: null,
+      budgetLeft: null,
+      dependsOn: [],
       progress: cellProgress,
       credits: credits(),
     });

@@ -12,13 +12,14 @@ import * as schema from "../src/db/schema";
 import { creditLedger, enrichmentRunItems, enrichmentRuns, leads, lists, personRows, workspaces } from "../src/db/schema";
 import { createAccount } from "../src/domain/accounts";
 import { evaluateFilter, type FieldReader } from "../src/domain/filters/evaluate";
-import { FILTER_OPS, foldCase, numberOf, parseFilter, parseFilterParam, plainDecimal, STANDARD_FIELDS, textOf, type Filter } from "../src/domain/filters/language";
+import { FILTER_OPS, foldCase, parseFilter, parseFilterParam, STANDARD_FIELDS, type Filter } from "../src/domain/filters/language";
 import { compileFilter } from "../src/domain/filters/sql";
 import { leadFieldTable, leadReader, rowFieldTable, rowReader } from "../src/domain/filters/targets";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { listPersonRows } from "../src/domain/rows";
 import { AppError } from "../src/errors";
 import { LIMITS } from "../src/limits";
+import { CHARS, filterArbOver, nullableText, textsByField, word } from "./helpers/filter-arbitraries";
 import { REQUEST_ID, useHarness, type Client } from "./helpers/harness";
 
 // The filter language (src/domain/filters): the SQL it compiles to selects exactly the rows the
@@ -116,22 +117,7 @@ async function leadMatches(db: Db, workspaceId: string, ids: string[], filter: F
 // ---------------------------------------------------------------------------------------------
 // Generators
 
-// Mixed case, Unicode whose case mapping is context-dependent or multi-character in String#toLowerCase
-// (Σ, İ), astral characters, LIKE's wildcards and escape, quotes, whitespace and digits.
-const CHARS = ["a", "A", "b", "B", "z", "Z", "é", "É", "ß", "ẞ", "σ", "Σ", "ς", "İ", "i", "I", "ı", "ǅ", "ж", "Ж", "中", "😀", "%", "_", "\\", "'", '"', " ", "\t", "\n", "-", ".", "+", ",", "@", "/", "0", "1", "2", "5", "9"];
-
-const word = (minLength = 0, maxLength = 5) => fc.array(fc.constantFrom(...CHARS), { minLength, maxLength }).map((chars) => chars.join(""));
-const numericText = fc.oneof(
-  fc.integer({ min: -1000, max: 1000 }).map(String),
-  fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }).map(plainDecimal),
-  fc.constantFrom("51-200", "1e3", "1,000", "007", " 42 ", "+5", "-0", "0.5", ".5", "5.", "120", "120.0", "\t7\n", "1".repeat(101)),
-);
-const text = fc.oneof(
-  { weight: 1, arbitrary: fc.constant(null) },
-  { weight: 1, arbitrary: fc.constantFrom("", " ", "\t\n ") },
-  { weight: 4, arbitrary: word() },
-  { weight: 2, arbitrary: numericText },
-);
+const text = nullableText();
 const json: fc.Arbitrary<unknown> = fc.oneof(
   text,
   fc.integer({ min: -1000, max: 1000 }),
@@ -180,54 +166,13 @@ const leadArb: fc.Arbitrary<LeadInput> = fc.record({
 const FIELDS = [...STANDARD_FIELDS, ...ATTRIBUTE_KEYS.map((key) => `attributes.${key}`), "attributes.missing"];
 const FIXED_VALUES = ["a", "A", "É", "é", "%", "_", "1", "σ", "Σ", "İ", "i", "120", "true", "0.1", "1000000000000000000000"];
 
-/** The texts each field holds in the generated records, so that filters often meet them. */
-function textsByField(readers: FieldReader[]): Map<string, string[]> {
-  return new Map(FIELDS.map((field) => [field, [...new Set(readers.map((read) => textOf(read(field))).filter((t): t is string => t !== null && t !== ""))]]));
-}
-
-function filterArbOver(texts: Map<string, string[]>) {
-  // A field's own text as it is, recased, or a prefix of it; or an unrelated value.
-  const valueFor = (field: string) => {
-    const own = texts.get(field) ?? [];
-    const variant = own.length
-      ? [
-          fc
-            .tuple(fc.constantFrom(...own), fc.constantFrom("same", "upper", "lower", "prefix"))
-            .map(([value, how]) => (how === "upper" ? value.toUpperCase() : how === "lower" ? value.toLowerCase() : how === "prefix" ? Array.from(value).slice(0, 2).join("") : value)),
-        ]
-      : [];
-    return fc.oneof(word(1, 2), fc.constantFrom(...FIXED_VALUES), ...variant).filter((v) => v !== "" && Array.from(v).length <= LIMITS.filterText);
-  };
-  // A number the field's text holds, or one near such numbers.
-  const numberFor = (field: string) => {
-    const own = (texts.get(field) ?? []).map(numberOf).filter((n): n is number => n !== null);
-    return fc.oneof(fc.integer({ min: -100, max: 1000 }), fc.constantFrom(0, -0, 3.5, 42, 120, 1e21, 1.5e-7, -1, 0.1), ...(own.length ? [fc.constantFrom(...own)] : []));
-  };
-  const conditionArb = fc.constantFrom(...FIELDS).chain((field) =>
-    fc.oneof(
-      { weight: 5, arbitrary: fc.record({ field: fc.constant(field), op: fc.constantFrom("eq", "neq", "contains", "not_contains", "starts_with"), value: valueFor(field) }) },
-      { weight: 1, arbitrary: fc.record({ field: fc.constant(field), op: fc.constant("in"), value: fc.array(valueFor(field), { minLength: 1, maxLength: 3 }) }) },
-      { weight: 1, arbitrary: fc.record({ field: fc.constant(field), op: fc.constantFrom("is_empty", "is_not_empty") }) },
-      {
-        weight: 3,
-        arbitrary: fc.record({
-          field: fc.constant(field),
-          op: fc.constantFrom("gt", "gte", "lt", "lte"),
-          value: numberFor(field),
-        }),
-      },
-    ),
-  );
-  return fc.record({ all: fc.array(conditionArb, { maxLength: 3 }), any: fc.array(conditionArb, { maxLength: 3 }) }, { requiredKeys: [] }).map((input) => parsed(input));
-}
-
 /** Records, and filters over them: each generated filter, then each of its conditions alone. */
 const withFilters = <T,>(records: fc.Arbitrary<T[]>, reader: (record: T) => FieldReader) =>
   records.chain((rows) =>
     fc.tuple(
       fc.constant(rows),
       fc
-        .array(filterArbOver(textsByField(rows.map(reader))), { minLength: 1, maxLength: 8 })
+        .array(filterArbOver({ fields: FIELDS, texts: textsByField(FIELDS, rows.map(reader)), fixedValues: FIXED_VALUES, parse: parsed }), { minLength: 1, maxLength: 8 })
         .map((filters) => [...filters, ...filters.flatMap((f) => [...f.all, ...f.any].map((condition): Filter => ({ all: [condition], any: [] })))]),
     ),
   );

@@ -256,9 +256,14 @@ describe("tools/call", () => {
         isPreview: false,
         category: "custom",
         builtInKey: null,
+        autoRun: false,
+        runIf: null,
+        maxCredits: null,
+        budgetLeft: null,
+        dependsOn: [],
         // A manual column: no cells yet, nothing charged.
         progress: { total: 0, pending: 0, processing: 0, completed: 0, empty: 0, failed: 0 },
-        credits: { charged: 0, refunded: 0 },
+        credits: { charged: 0, refunded: 0, held: 0 },
       },
     });
     const columnId = column.column.id;

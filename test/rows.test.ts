@@ -1,12 +1,9 @@
 import { and, asc, eq, sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/postgres-js";
-import postgres, { type Sql } from "postgres";
-import { afterAll, describe, expect, inject, it } from "vitest";
-import { createApp } from "../src/app";
-import { rowsOf, withPreparedStatements, type Db } from "../src/db/client";
-import * as schema from "../src/db/schema";
+import { describe, expect, it } from "vitest";
+import { rowsOf } from "../src/db/client";
 import { columns, companyRows, leads, personCells, personRows } from "../src/db/schema";
 import { createList } from "../src/domain/lists";
+import { countingApp } from "./helpers/counting";
 import { Client, ISO_DATE, REQUEST_ID, UUID, useHarness, type Json, requestWithoutKey } from "./helpers/harness";
 
 const h = useHarness({ max: 12 });
@@ -132,49 +129,7 @@ async function addRow(client: Client, listId: string, body: Record<string, unkno
   return res.body.row;
 }
 
-/**
- * The app over a postgres.js client that counts every statement sent through it (BEGIN/COMMIT and
- * SAVEPOINT/RELEASE count two per transaction), so a test can show that a request's statement count
- * does not depend on how many rows it touches.
- */
-function countingApp() {
-  const raw = postgres(inject("databaseUrl"), { max: 2, fetch_types: false, onnotice: () => {} });
-  afterAll(() => raw.end({ timeout: 5 }));
-  const counter = { statements: 0 };
-  const counting = (client: Sql): Sql =>
-    new Proxy(client, {
-      get(target, property) {
-        if (property === "unsafe") {
-          return (...args: Parameters<Sql["unsafe"]>) => {
-            counter.statements += 1;
-            return target.unsafe(...args);
-          };
-        }
-        if (property === "begin" || property === "savepoint") {
-          return (...args: unknown[]) => {
-            const callback = args.pop() as (tx: Sql) => unknown;
-            counter.statements += 2;
-            const method = Reflect.get(target, property, target) as (...a: unknown[]) => unknown;
-            return method.apply(target, [...args, (tx: Sql) => callback(counting(tx))]);
-          };
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-  const db = drizzle(withPreparedStatements(counting(raw)), { schema }) as unknown as Db;
-  const app = createApp(() => ({ services: { ...h.services, db } }));
-  return {
-    as: (client: Client) => new Client(app, h.db, client.account),
-    async count(call: () => Promise<unknown>): Promise<number> {
-      const before = counter.statements;
-      await call();
-      return counter.statements - before;
-    },
-  };
-}
-
-const counted = countingApp();
+const counted = countingApp(h);
 
 // ---------------------------------------------------------------------------------------------
 

@@ -10,5 +10,5 @@ import { withTaskServices } from "./services";
 export const workRecovery = schedules.task({
   id: "work-recovery",
   cron: "* * * * *",
-  run: () => withTaskServices((services) => recoverExpiredWork(services), { dispatching: true }),
+  run: () => withTaskServices((services) => recoverExpiredWork(services)),
 });

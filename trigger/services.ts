@@ -12,18 +12,19 @@ import { createServiceKit, type ServiceKit, type Services } from "../src/service
 let kit: ServiceKit | undefined;
 
 /**
- * `dispatching`: the task starts background work itself (the recovery sweep), through the SDK with
- * the environment's TRIGGER_SECRET_KEY; every other task dispatches nothing.
+ * Tasks start background work themselves (the recovery sweep; a column task releasing the cells
+ * that read the ones it wrote), through the SDK with the environment's TRIGGER_SECRET_KEY. Without
+ * one, such a dispatch is refused: the cells it would have started end DISPATCH_FAILED (refunded),
+ * and recovery tries what is still pending again.
  */
-export async function withTaskServices<T>(work: (services: Services) => Promise<T>, options: { dispatching?: boolean } = {}): Promise<T> {
+export async function withTaskServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
   kit ??= createServiceKit(withProvidersDefault(process.env, "live"));
   const { env, logger } = kit;
   if (!env.DATABASE_URL) throw new Error("DATABASE_URL must be set for background tasks");
   const { db, close } = createPostgresDb(env.DATABASE_URL, { max: 10 });
-  const dispatcher =
-    options.dispatching && env.TRIGGER_SECRET_KEY
-      ? createTriggerSdkDispatcher({ secretKey: env.TRIGGER_SECRET_KEY, apiUrl: env.TRIGGER_API_URL, timeoutMs: env.TRIGGER_DISPATCH_TIMEOUT_MS, logger })
-      : refusingDispatcher(options.dispatching ? "TRIGGER_SECRET_KEY is not set in the task environment" : "tasks do not dispatch further work");
+  const dispatcher = env.TRIGGER_SECRET_KEY
+    ? createTriggerSdkDispatcher({ secretKey: env.TRIGGER_SECRET_KEY, apiUrl: env.TRIGGER_API_URL, timeoutMs: env.TRIGGER_DISPATCH_TIMEOUT_MS, logger })
+    : refusingDispatcher("TRIGGER_SECRET_KEY is not set in the task environment");
   const services = kit.services({ db, dispatcher });
   try {
     return await work(services);

@@ -1,3 +1,4 @@
+import type { Filter } from "../domain/filters/language";
 import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
@@ -294,6 +295,17 @@ export const columns = pgTable(
     category: text("category").notNull().default("custom"),
     builtInKey: text("built_in_key"),
     triggerRunIds: text("trigger_run_ids").array().notNull().default(sql`'{}'::text[]`),
+    // The spreadsheet engine (src/domain/engine): run new and changed rows by themselves, only where
+    // the condition holds, and never spend more than the budget.
+    autoRun: boolean("auto_run").notNull().default(false),
+    runIf: jsonb("run_if").$type<Filter>(),
+    maxCredits: integer("max_credits"),
+    // What the prompt's {{…}} and the condition's column:<name> name, resolved when the column was
+    // written: other columns by id (so a rename keeps them), the AI and enrichment ones among them
+    // (the column's dependencies: a row's cell runs once theirs are done), and the row fields read.
+    refs: jsonb("refs").$type<Array<{ name: string; columnId: string }>>().notNull().default([]),
+    dependsOn: uuid("depends_on").array().notNull().default(sql`'{}'::uuid[]`),
+    reads: text("reads").array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -339,6 +351,10 @@ const cellFields = () => ({
   leaseOwner: text("lease_owner"),
   leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "date" }),
   recoveries: integer("recoveries").notNull().default(0),
+  // A queued cell of a column with dependencies or a run condition is not released to a task until
+  // its row's inputs are done: while `lease_expires_at` is null it is unreleased, and `waiting_on`
+  // names the columns whose cells of this row are still open (src/domain/cell-store/readiness.ts).
+  waitingOn: uuid("waiting_on").array().notNull().default(sql`'{}'::uuid[]`),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -359,6 +375,9 @@ export const personCells = pgTable(
     index("list_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing')`),
     // A list's enrichmentStatus: is any of its cells open?
     index("list_cells_open_list_idx").on(t.listId).where(sql`${t.status} in ('pending', 'processing')`),
+    // The engine's queued cells not handed to a task yet: unreleased, and released but not dispatched.
+    index("list_cells_unreleased_idx").on(t.columnId).where(sql`${t.status} = 'pending' and ${t.leaseExpiresAt} is null`),
+    index("list_cells_gathered_idx").on(t.columnId).where(sql`${t.status} = 'pending' and ${t.leaseOwner} = 'released'`),
   ],
 );
 
@@ -376,6 +395,8 @@ export const companyCells = pgTable(
     index("list_company_cells_list_idx").on(t.listId),
     index("list_company_cells_open_lease_idx").on(t.leaseExpiresAt).where(sql`${t.status} in ('pending', 'processing')`),
     index("list_company_cells_open_list_idx").on(t.listId).where(sql`${t.status} in ('pending', 'processing')`),
+    index("list_company_cells_unreleased_idx").on(t.columnId).where(sql`${t.status} = 'pending' and ${t.leaseExpiresAt} is null`),
+    index("list_company_cells_gathered_idx").on(t.columnId).where(sql`${t.status} = 'pending' and ${t.leaseOwner} = 'released'`),
   ],
 );
 

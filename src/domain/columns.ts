@@ -13,7 +13,9 @@ import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
 import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
 import { inferSchema } from "./schema-inference";
-import { webSourcesOf, type CellSource, type columnView } from "./views";
+import { engineFieldsOf } from "./engine/define";
+import { advanceQueued, advanceReaders, budgetExceeded, committedOf, loadEngineColumns, needsAdvancing, rerunReaders, startReleased } from "./engine/work";
+import { waitingOf, webSourcesOf, type CellSource, type columnView } from "./views";
 
 export type ColumnRecord = typeof columns.$inferSelect;
 export type ColumnView = ReturnType<typeof columnView>;
@@ -111,6 +113,10 @@ export async function queueColumnWork(
     columnId?: string;
     /** Writes (or re-reads) the column once the credit check has passed; throws to abort. */
     write: (tx: Tx) => Promise<ColumnRecord>;
+    /** The column's budget as it will be once written (null: none). */
+    maxCredits: number | null;
+    /** Its cells wait for their row's inputs or condition before a task may take them. */
+    advancing: boolean;
   },
 ): Promise<QueueOutcome> {
   const { db, dispatcher, prices, logger, work } = services;
@@ -118,55 +124,90 @@ export async function queueColumnWork(
   const price = plan.kind === "static" ? 0 : priceOf(prices, plan.creditAction, 1).costPerUnit;
   const chargedAtDispatch = plan.kind !== "static" && !plan.chargedInTask;
 
-  const { column, rowIds, tokens, hold } = await db.transaction(async (tx) => {
-    const { available } = await lockWorkspace(tx, input.workspaceId);
+  const { column, rowIds, queuedIds, tokens, hold, followOn } = await db.transaction(async (tx) => {
+    const { balance, available } = await lockWorkspace(tx, input.workspaceId);
     const rows = plan.kind === "static" ? [] : await selectRowsToQueue(tx, input.listId, input.subject, input.columnId ?? null, input.scope);
     // Contact columns are charged in the task, per row sent; the gate still asks for all of them.
     const priced = chargedAtDispatch ? rows.filter((row) => !row.carried).length : rows.length;
     const required = price * priced;
     if (required > available) throw AppError.insufficientCredits(required, available);
+    if (input.maxCredits !== null && required > 0) {
+      const budgetLeft = Math.max(0, input.maxCredits - (input.columnId ? await committedOf(tx, input.columnId) : 0));
+      if (required > budgetLeft) throw budgetExceeded(required, balance, budgetLeft);
+    }
 
     const column = await input.write(tx);
-    if (plan.kind === "static" || rows.length === 0) return { column, rowIds: [], tokens: null, hold: null };
-    const options = { hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null, leaseMs: work.leaseMs };
+    const none = { column, rowIds: [] as string[], queuedIds: [] as string[], tokens: null, hold: null, followOn: null };
+    if (plan.kind === "static" || rows.length === 0) return none;
+    const options = { hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null, leaseMs: work.leaseMs, unreleased: input.advancing };
     const ids = rows.map((row) => row.rowId);
+    let queuedIds: string[];
+    let tokens: string[] | null = null;
+    let hold: { id: string; amount: number } | null;
     if (!input.columnId) {
       // A column created right here has no cells to carry over: the plain insert. Rows cannot
       // vanish meanwhile (deleting rows takes the workspace lock held here), so the cells queued are
       // those of `ids`; a failed dispatch finds them by their hold, or by their rows.
       const fresh = await queueCellsOfNewColumn(tx, column, ids, options);
-      return { column, rowIds: fresh.count > 0 ? ids : [], tokens: null, hold: fresh.hold };
+      queuedIds = fresh.count > 0 ? ids : [];
+      hold = fresh.hold;
+    } else {
+      const queued = await queueCells(tx, column, ids, options);
+      queuedIds = queued.queued.map((cell) => cell.rowId);
+      tokens = queued.queued.map((cell) => cell.runToken);
+      hold = queued.hold;
     }
-    const { queued, hold } = await queueCells(tx, column, ids, options);
-    return { column, rowIds: queued.map((cell) => cell.rowId), tokens: queued.map((cell) => cell.runToken), hold };
+    const listColumns = input.advancing || input.columnId ? await loadEngineColumns(tx, input.listId) : [];
+    // Cells that wait for their inputs (or whose condition does not hold) are not dispatched now.
+    let dispatchIds = queuedIds;
+    if (input.advancing && queuedIds.length > 0) {
+      const released = await advanceQueued(tx, services, {
+        workspaceId: input.workspaceId,
+        listId: input.listId,
+        subject: input.subject,
+        columnIds: [column.id],
+        rowIds: input.columnId ? queuedIds : null,
+        listColumns,
+      });
+      const releasedHere = new Set(released.filter((cell) => cell.columnId === column.id).map((cell) => cell.rowId));
+      dispatchIds = queuedIds.filter((id) => releasedHere.has(id));
+    }
+    // Re-running an existing column's cells re-runs the columns that read it, on those rows.
+    const followOn = input.columnId && queuedIds.length > 0 ? await rerunReaders(tx, services, { workspaceId: input.workspaceId, listId: input.listId, subject: input.subject, columnId: column.id, rowIds: queuedIds, listColumns }) : null;
+    return { column, rowIds: dispatchIds, queuedIds, tokens, hold, followOn };
   });
-  if (plan.kind === "static" || rowIds.length === 0) return { column, queuedRowIds: [], dispatch: null };
+  if (plan.kind === "static" || queuedIds.length === 0) return { column, queuedRowIds: [], dispatch: null };
 
-  let batch: BatchTriggerResult;
-  try {
-    batch = await dispatcher.batchTrigger(
-      plan.taskId,
-      columnTaskPayloads(column.id, rowIds),
-    );
-  } catch (error) {
-    await db.transaction(async (tx) => {
-      await lockWorkspace(tx, input.workspaceId);
-      // A cell moved meanwhile to a re-queue's hold (a generate racing this dispatch) is that
-      // request's to settle, so a new column's cells are found by this hold, not by column.
-      const queuedHere = tokens
-        ? { runTokens: tokens }
-        : { where: hold ? sql`c.hold_id = ${hold.id}` : sql`c.${SUBJECT_TABLES[column.subject].rowKey} in ${uuidSet(rowIds)}` };
-      await failOpenCells(tx, column, queuedHere, { error: "DISPATCH_FAILED", action: plan.creditAction });
-      if (hold) await releaseHold(tx, input.workspaceId, hold.id);
-    });
-    if (!(error instanceof DispatchError)) throw error;
-    logger.warn("column dispatch failed", { columnId: column.id, rows: rowIds.length, error: error.message });
-    throw new AppError("DISPATCH_FAILED", "The enrichment task could not be dispatched; the cells were marked failed", { status: 500 });
+  let batch: BatchTriggerResult | null = null;
+  if (rowIds.length > 0) {
+    try {
+      batch = await dispatcher.batchTrigger(plan.taskId, columnTaskPayloads(column.id, rowIds));
+    } catch (error) {
+      await db.transaction(async (tx) => {
+        await lockWorkspace(tx, input.workspaceId);
+        // A cell moved meanwhile to a re-queue's hold (a generate racing this dispatch) is that
+        // request's to settle, so a new column's cells are found by this hold, not by column.
+        const queuedHere = tokens
+          ? { runTokens: tokens }
+          : { where: hold ? sql`c.hold_id = ${hold.id}` : sql`c.${SUBJECT_TABLES[column.subject].rowKey} in ${uuidSet(rowIds)}` };
+        await failOpenCells(tx, column, queuedHere, { error: "DISPATCH_FAILED", action: plan.creditAction });
+        if (hold) await releaseHold(tx, input.workspaceId, hold.id);
+        // What read these cells ends with them (UPSTREAM_FAILED), its credits given back.
+        await advanceReaders(tx, services, { workspaceId: input.workspaceId, listId: input.listId, subject: input.subject, columnIds: [column.id], rowIds: null, take: false });
+      });
+      if (followOn) await startReleased(services, [{ ...followOn, released: [] }]);
+      if (!(error instanceof DispatchError)) throw error;
+      logger.warn("column dispatch failed", { columnId: column.id, rows: rowIds.length, error: error.message });
+      throw new AppError("DISPATCH_FAILED", "The enrichment task could not be dispatched; the cells were marked failed", { status: 500 });
+    }
   }
 
-  // The dispatch went through: the hold becomes the charge (also when the column was deleted
-  // meanwhile: what its tasks delivered before that stays paid for; what they did not was released).
-  if (hold) await captureHold(db, input.workspaceId, hold.id, `column-dispatch:${batch.batchId}`);
+  // The dispatch went through (or nothing was ready to dispatch yet: the cells that wait are
+  // released to tasks as their inputs finish): the hold becomes the charge (also when the column was
+  // deleted meanwhile: what its tasks delivered before that stays paid for; what they did not was released).
+  if (hold) await captureHold(db, input.workspaceId, hold.id, batch ? `column-dispatch:${batch.batchId}` : `hold-capture:${hold.id}`);
+  if (followOn) await startReleased(services, [followOn]);
+  if (!batch) return { column, queuedRowIds: queuedIds, dispatch: null };
   const updated = await db
     .update(columns)
     .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
@@ -175,7 +216,7 @@ export async function queueColumnWork(
   const recorded = updated.length > 0;
   // Deleted while it was being dispatched: its cells are gone (and settled), so its runs have nothing to do.
   if (!recorded) await dispatcher.cancel([batch.batchId, ...batch.runIds]);
-  return { column, queuedRowIds: rowIds, dispatch: batch };
+  return { column, queuedRowIds: queuedIds, dispatch: batch };
 }
 
 const duplicateHiringStatus = () =>
@@ -198,6 +239,13 @@ export async function createColumn(services: Services, workspaceId: string, list
     source: definition.source as ColumnSource,
     subject: input.subject,
   });
+  const engine = await engineFieldsOf(services.db, {
+    listId,
+    self: { id: null, name: definition.name, subject: input.subject },
+    prompt: definition.prompt ?? null,
+    fills: plan.kind !== "static",
+    given: { autoRun: input.autoRun, runIf: input.runIf, maxCredits: input.maxCredits },
+  });
   try {
     const { column } = await queueColumnWork(services, {
       workspaceId,
@@ -205,11 +253,14 @@ export async function createColumn(services: Services, workspaceId: string, list
       subject: input.subject,
       plan,
       scope: input.isPreview ? { kind: "preview", count: PREVIEW_ROW_COUNT } : { kind: "all" },
+      maxCredits: engine.maxCredits,
+      advancing: needsAdvancing(engine),
       write: async (tx) => {
         const [column] = await tx
           .insert(columns)
           .values({
             ...definition,
+            ...engine,
             listId,
             workspaceId,
             position: sql`(select coalesce(max(position), -1) + 1 from list_columns where list_id = ${listId} and subject = ${input.subject})`,
@@ -278,6 +329,18 @@ export async function updateColumn(
   if (patch.isFilter !== undefined) changes.isFilter = patch.isFilter;
   if (patch.position !== undefined) changes.position = patch.position;
   if (patch.isPreview === false) changes.isPreview = false;
+  const engine =
+    patch.autoRun !== undefined || patch.runIf !== undefined || patch.maxCredits !== undefined
+      ? await engineFieldsOf(db, {
+          listId,
+          self: { id: current.id, name: patch.name ?? current.name, subject: current.subject },
+          prompt: current.prompt,
+          fills: planColumn(current).kind !== "static",
+          given: { autoRun: patch.autoRun, runIf: patch.runIf, maxCredits: patch.maxCredits },
+          current: { autoRun: current.autoRun, runIf: current.runIf, maxCredits: current.maxCredits },
+        })
+      : null;
+  if (engine) Object.assign(changes, engine);
 
   const write = async (tx: Queryable) => {
     const [column] = await tx.update(columns).set(changes).where(and(eq(columns.id, columnId), eq(columns.listId, listId))).returning();
@@ -295,6 +358,8 @@ export async function updateColumn(
     scope: { kind: "uncovered", columnId },
     columnId,
     write,
+    maxCredits: engine ? engine.maxCredits : current.maxCredits,
+    advancing: needsAdvancing(engine ?? { dependsOn: current.dependsOn, runIf: current.runIf }),
   });
   return columnViewOf(db, column);
 }
@@ -342,6 +407,13 @@ export async function deleteColumn(services: Services, workspaceId: string, list
     // Built-in columns mirror the row's own fields and no route can create them again.
     throw AppError.validation([{ path: "colId", message: `Built-in column "${column.name}" cannot be deleted` }]);
   }
+  const readers = (await loadEngineColumns(services.db, listId)).filter((c) => c.refs.some((ref) => ref.columnId === columnId));
+  if (readers.length > 0) {
+    // Deleting it would leave their prompts or conditions reading nothing (and their waiting cells waiting).
+    throw new AppError("CONFLICT", `Column "${column.name}" is read by ${readers.map((c) => `"${c.name}"`).join(", ")}; change or delete those first`, {
+      extra: { readers: readers.map((c) => ({ id: c.id, name: c.name })) },
+    });
+  }
   const deleted = await deleteColumnsRefundingUnfinished(services, workspaceId, and(eq(columns.id, columnId), eq(columns.listId, listId))!);
   if (deleted === 0) throw AppError.notFound("Column");
 }
@@ -351,7 +423,7 @@ export async function deletePreviewColumns(services: Services, workspaceId: stri
   await deleteColumnsRefundingUnfinished(services, workspaceId, and(eq(columns.listId, listId), eq(columns.isPreview, true))!);
 }
 
-export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null; sources?: CellSource[] };
+export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null; sources?: CellSource[]; waitingOn?: string[] };
 
 /** The column's cells with a display name for their row, by row position. */
 export async function previewCells(db: Queryable, workspaceId: string, listId: string, columnId: string): Promise<PreviewCell[]> {
@@ -361,16 +433,16 @@ export async function previewCells(db: Queryable, workspaceId: string, listId: s
     column.subject === "person"
       ? sql`coalesce(r.full_name, nullif(concat_ws(' ', r.first_name, r.last_name), ''))`
       : sql`r.name`;
-  const cells = rowsOf<{ row_id: string; name: string | null; value: unknown; status: string; error: string | null; metadata: Record<string, unknown> }>(
+  const cells = rowsOf<{ row_id: string; name: string | null; value: unknown; status: string; error: string | null; metadata: Record<string, unknown>; waiting_on: string[] }>(
     await db.execute(sql`
-      select r.id as row_id, ${name} as name, c.value, c.status, c.error, c.metadata
+      select r.id as row_id, ${name} as name, c.value, c.status, c.error, c.metadata, to_json(c.waiting_on) as waiting_on
       from ${t.cells} c join ${t.rows} r on r.id = c.${t.rowKey}
       where c.column_id = ${column.id}
       order by r.position`),
   );
   return cells.map((c) => {
     const sources = webSourcesOf(column, c);
-    return { rowId: c.row_id, name: c.name, value: c.value ?? null, status: c.status, error: c.error, ...(sources ? { sources } : {}) };
+    return { rowId: c.row_id, name: c.name, value: c.value ?? null, status: c.status, error: c.error, ...(sources ? { sources } : {}), ...waitingOf({ status: c.status, waitingOn: c.waiting_on }) };
   });
 }
 
@@ -397,6 +469,8 @@ export async function generateCells(
     plan: planColumn(column),
     scope: { kind: "ids", rowIds },
     columnId,
+    maxCredits: column.maxCredits,
+    advancing: needsAdvancing({ dependsOn: column.dependsOn, runIf: column.runIf }),
     write: async (tx) => {
       const [current] = await tx.select().from(columns).where(eq(columns.id, columnId));
       if (!current) throw AppError.notFound("Column");

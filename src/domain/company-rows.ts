@@ -7,6 +7,7 @@ import { columns, companyCells, companyRows } from "../db/schema";
 import { AppError } from "../errors";
 import type { addCompanyBody, updateCompanyBody } from "../routes/companies/schemas";
 import { isUniqueViolation } from "./credits";
+import type { RowEngine } from "./engine/work";
 import { requireList } from "./lists";
 import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, textKey } from "./normalize";
@@ -132,6 +133,7 @@ const squashed = (name: string) => name.replace(/\s+/g, "").toLowerCase();
 export async function upsertCompanyRows(
   db: Queryable,
   params: { workspaceId: string; listId: string; companies: CompanyInput[] },
+  engine?: RowEngine,
 ): Promise<CompanyUpsert[]> {
   const { workspaceId, listId } = params;
   if (params.companies.length === 0) return [];
@@ -154,6 +156,7 @@ export async function upsertCompanyRows(
   const names = all.flatMap((g) => (g.fields.domain ? [] : [squashed(g.fields.name)]));
 
   return db.transaction(async (tx) => {
+    await engine?.begin(tx, workspaceId, [listId]);
     await lockListMembers(tx, workspaceId, listId);
 
     const candidates = rowsOf<{ id: string; name: string; domain: string | null; lead_domain_key: string | null }>(
@@ -182,6 +185,7 @@ export async function upsertCompanyRows(
 
     const stored = await tx.select().from(companyRows).where(sql`${companyRows.id} in ${uuidSet(all.map((g) => g.rowId!))}`);
     const byId = new Map(stored.map((r) => [r.id, r]));
+    await engine?.rowsChanged(tx, { listId, added: { company: fresh.filter((g) => g.created).map((g) => g.rowId!) } });
     return groupOfInput.map((g) => ({ row: byId.get(g.rowId!)!, created: g.created }));
   });
 }
@@ -310,7 +314,32 @@ export type CompanyPatch = z.output<typeof updateCompanyBody>;
  * Overwrites the given fields of one company row (a missing field is left alone, null clears it).
  * The domain is normalised; a domain another company row of the list has is a 409.
  */
-export async function patchCompanyRow(db: Queryable, workspaceId: string, listId: string, companyRowId: string, patch: CompanyPatch) {
+export async function patchCompanyRow(db: Queryable, workspaceId: string, listId: string, companyRowId: string, patch: CompanyPatch, engine?: RowEngine) {
+  if (!engine) return patchCompanyRowIn(db, workspaceId, listId, companyRowId, patch);
+  return db.transaction(async (tx) => {
+    await engine.begin(tx, workspaceId, [listId]);
+    const [before] = await tx.select().from(companyRows).where(and(eq(companyRows.id, companyRowId), eq(companyRows.listId, listId)));
+    const row = await patchCompanyRowIn(tx, workspaceId, listId, companyRowId, patch);
+    const fields = before ? COMPANY_READS.filter(([column]) => before[column] !== row[column]).map(([, read]) => read) : [];
+    if (fields.length > 0) await engine.rowsChanged(tx, { listId, changed: [{ subject: "company", rowId: row.id, fields }] });
+    return row;
+  });
+}
+
+/** The company row's fields an auto-run column may read, with the filter-language (or placeholder) field each is. */
+const COMPANY_READS: ReadonlyArray<[keyof typeof companyRows.$inferSelect, string]> = [
+  ["name", "name"],
+  ["name", "company"],
+  ["domain", "domain"],
+  ["linkedinUrl", "linkedinUrl"],
+  ["industry", "industry"],
+  ["employeeCount", "size"],
+  ["location", "location"],
+  ["website", "website"],
+  ["description", "description"],
+];
+
+async function patchCompanyRowIn(db: Queryable, workspaceId: string, listId: string, companyRowId: string, patch: CompanyPatch) {
   await requireList(db, workspaceId, listId);
   const set: PgUpdateSetSource<typeof companyRows> = { updatedAt: sql`now()` };
   if (patch.name !== undefined) set.name = patch.name.trim();

@@ -7,6 +7,7 @@ import { AppError } from "../errors";
 import type { createLeadBody, listLeadsQuery, updateLeadBody } from "../routes/leads/schemas";
 import { syncBuiltInCells } from "./built-in-columns";
 import { upsertCompanyRows } from "./company-rows";
+import type { RowChange, RowEngine } from "./engine/work";
 import { isUniqueViolation } from "./credits";
 import { domainKey, emailKey, joinName, linkedinKey, splitName, textKey } from "./normalize";
 
@@ -238,13 +239,14 @@ const MAX_CREATE_ATTEMPTS = 4;
  * identifiers (LinkedIn URL, then email, then company domain), fills that lead's empty fields.
  * An identifier already held by another lead stays with that lead. Then adds the lead to `listIds`.
  */
-export async function createLead(db: Db, workspaceId: string, input: NewLead, now: Date): Promise<{ lead: Lead; created: boolean }> {
+export async function createLead(db: Db, workspaceId: string, input: NewLead, now: Date, engine?: RowEngine): Promise<{ lead: Lead; created: boolean }> {
   const columns = applyFields(input.type, EMPTY_COLUMNS, input);
   const keys = keysOf(input.type, columns);
   const listIds = [...new Set(input.listIds ?? [])];
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction(async (tx) => {
+        await engine?.begin(tx, workspaceId, listIds);
         await lockLists(tx, workspaceId, listIds);
         const holders = await lockLeads(tx, workspaceId, { keys });
         const match = KEY_COLUMNS.flatMap((k) => holders.filter((h) => keys[k] !== null && h.type === input.type && h[k] === keys[k]))[0];
@@ -253,7 +255,9 @@ export async function createLead(db: Db, workspaceId: string, input: NewLead, no
         const { row, created } = match
           ? await fillLead(tx, workspaceId, match, columns, claimable, now)
           : await insertLead(tx, workspaceId, input.type, columns, claimable);
-        await addToLists(tx, row, listIds);
+        const joined = await addToLists(tx, row, listIds);
+        // Rows that joined lists run those lists' auto-run columns.
+        for (const change of joined) await engine?.rowsChanged(tx, change);
         return { lead: await getLead(tx, workspaceId, row.id), created };
       });
     } catch (error) {
@@ -324,17 +328,20 @@ function locationText(location: LeadLocation): string | null {
  * Makes the lead a member of each list it is not in yet: a person row in list_rows for a person
  * lead, a company row in list_company_rows for a company lead. One statement for all the lists.
  */
-async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Promise<void> {
-  if (listIds.length === 0) return;
+async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Promise<RowChange[]> {
+  if (listIds.length === 0) return [];
   if (lead.type === "company") {
-    await db.execute(sql`
-      insert into list_company_rows (list_id, workspace_id, lead_id, name, domain, industry)
-      select l.id, l.workspace_id, ${lead.id}::uuid, ${lead.fullName ?? lead.companyName ?? lead.domain ?? "Unnamed company"},
-             ${domainKey(lead.domain)}, ${lead.industry}
-      from lists l
-      where l.id in ${uuidSet(listIds)}
-      on conflict do nothing`);
-    return;
+    const added = rowsOf<{ id: string; list_id: string }>(
+      await db.execute(sql`
+        insert into list_company_rows (list_id, workspace_id, lead_id, name, domain, industry)
+        select l.id, l.workspace_id, ${lead.id}::uuid, ${lead.fullName ?? lead.companyName ?? lead.domain ?? "Unnamed company"},
+               ${domainKey(lead.domain)}, ${lead.industry}
+        from lists l
+        where l.id in ${uuidSet(listIds)}
+        on conflict do nothing
+        returning id, list_id`),
+    );
+    return added.map((r) => ({ listId: r.list_id, added: { company: [r.id] } }));
   }
   const linkedinUrl = linkedinSocial(lead.socials)?.url ?? null;
   const location = locationText(lead.location);
@@ -353,17 +360,20 @@ async function addToLists(db: Queryable, lead: LeadRow, listIds: string[]): Prom
   const added = rowsOf<{ id: string; list_id: string }>(inserted);
   // The new rows get what every person row has: built-in cells, and a company row for their company.
   await syncBuiltInCells(db, added.map((r) => r.id));
+  const changes: RowChange[] = added.map((r) => ({ listId: r.list_id, added: { person: [r.id] } }));
   const companyName = lead.companyName ?? domainKey(lead.companyDomain);
-  if (!companyName) return;
+  if (!companyName) return changes;
   // One upsert per list the lead joined (listIds are capped), each a constant number of statements.
-  for (const row of added) {
+  for (const [i, row] of added.entries()) {
     const [company] = await upsertCompanyRows(db, {
       workspaceId: lead.workspaceId,
       listId: row.list_id,
       companies: [{ name: companyName, domain: lead.companyDomain }],
     });
     await db.execute(sql`update list_rows set company_row_id = ${company!.row.id} where id = ${row.id}`);
+    if (company!.created) changes[i] = { ...changes[i]!, added: { person: [row.id], company: [company!.row.id] } };
   }
+  return changes;
 }
 
 /**

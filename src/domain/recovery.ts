@@ -7,6 +7,7 @@ import { captureHold, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } fro
 import { columnTaskPayloads, planColumn, type Subject } from "./column-kinds";
 import { lockWorkspace } from "./credits";
 import { pruneEvents } from "./events";
+import { advanceQueued, advanceReaders, startReleased } from "./engine/work";
 import { captureRunCredits, lockWorkspaceOfRun, releaseRunCredits } from "./enrichment-runs/credits";
 
 // Recovery: the other half of the leases. Work in flight is either held by a live attempt (which
@@ -67,15 +68,17 @@ export async function recoverExpiredWork(services: Services, options: { workspac
       services.logger.error("recovery of a column failed", { columnId: column_id, error: describe(error) });
     }
   }
-  // Holds whose request died: captured once every cell they cover was claimed by an attempt (a
-  // pending cell may never have been dispatched, and what was never dispatched is never charged).
+  await advanceStaleCells(services, options.workspaceId, summary);
+  // Holds whose request died: captured once every released cell they cover was claimed by an attempt
+  // (a pending cell may never have been dispatched, and what was never dispatched is never charged;
+  // unreleased cells wait for their inputs, and were part of the work the request queued).
   const holds = rowsOf<{ id: string; workspace_id: string }>(
     await services.db.execute(sql`
       select h.id, h.workspace_id from credit_holds h
       where h.settled_at is null and h.lease_expires_at < now()
         ${options.workspaceId ? sql`and h.workspace_id = ${options.workspaceId}` : sql``}
-        and not exists (select 1 from list_cells c where c.column_id = h.column_id and c.hold_id = h.id and c.status = 'pending')
-        and not exists (select 1 from list_company_cells c where c.column_id = h.column_id and c.hold_id = h.id and c.status = 'pending')
+        and not exists (select 1 from list_cells c where c.column_id = h.column_id and c.hold_id = h.id and c.status = 'pending' and c.lease_expires_at is not null)
+        and not exists (select 1 from list_company_cells c where c.column_id = h.column_id and c.hold_id = h.id and c.status = 'pending' and c.lease_expires_at is not null)
       order by h.lease_expires_at limit ${PER_SWEEP}`),
   );
   for (const hold of holds) {
@@ -113,6 +116,41 @@ export async function recoverExpiredWork(services: Services, options: { workspac
   return summary;
 }
 
+/**
+ * Unreleased cells nobody advanced for a lease period (whoever ended their inputs died before it
+ * could, or never could): advanced now, list by list, and what is released dispatched.
+ */
+async function advanceStaleCells(services: Services, workspaceId: string | undefined, summary: RecoverySummary): Promise<void> {
+  const { db, work } = services;
+  const ofWorkspace = workspaceId ? sql`and list_id in (select id from lists where workspace_id = ${workspaceId})` : sql``;
+  const stale = rowsOf<{ list_id: string; workspace_id: string; subject: Subject; column_ids: string[] }>(
+    await db.execute(sql`
+      select s.list_id, l.workspace_id, s.subject, s.column_ids from (
+        (select list_id, 'person' as subject, json_agg(distinct column_id) as column_ids from list_cells
+         where status = 'pending' and lease_expires_at is null and updated_at < now() - ${work.leaseMs} * interval '1 millisecond'
+           ${ofWorkspace}
+         group by list_id limit ${PER_SWEEP})
+        union all
+        (select list_id, 'company' as subject, json_agg(distinct column_id) as column_ids from list_company_cells
+         where status = 'pending' and lease_expires_at is null and updated_at < now() - ${work.leaseMs} * interval '1 millisecond'
+           ${ofWorkspace}
+         group by list_id limit ${PER_SWEEP})
+      ) s join lists l on l.id = s.list_id`),
+  );
+  for (const list of stale) {
+    try {
+      const released = await db.transaction(async (tx) => {
+        await lockWorkspace(tx, list.workspace_id);
+        return advanceQueued(tx, services, { workspaceId: list.workspace_id, listId: list.list_id, subject: list.subject, columnIds: list.column_ids, rowIds: null });
+      });
+      summary.cellsRedispatched += released.length;
+      await startReleased(services, [{ workspaceId: list.workspace_id, subject: list.subject, released, holds: [] }]);
+    } catch (error) {
+      services.logger.error("recovery could not advance waiting cells", { listId: list.list_id, error: describe(error) });
+    }
+  }
+}
+
 async function recoverColumn(services: Services, columnId: string, summary: RecoverySummary): Promise<void> {
   const { db, work } = services;
   const column = await loadColumn(db, columnId);
@@ -128,7 +166,10 @@ async function recoverColumn(services: Services, columnId: string, summary: Reco
       summary.cellsAbandoned += await failOpenCells(tx, column, { where: expired }, { error: ABANDONED, action: "UNKNOWN" });
       return { rowIds: [] as string[] };
     }
-    summary.cellsAbandoned += await failOpenCells(tx, column, { where: sql`${expired} and c.recoveries >= ${work.maxRecoveries}` }, { error: ABANDONED, action: plan.creditAction });
+    const abandoned = await failOpenCells(tx, column, { where: sql`${expired} and c.recoveries >= ${work.maxRecoveries}` }, { error: ABANDONED, action: plan.creditAction });
+    summary.cellsAbandoned += abandoned;
+    // The cells that read them end with them (UPSTREAM_FAILED).
+    if (abandoned > 0) await advanceReaders(tx, services, { workspaceId: column.workspaceId, listId: column.listId, subject: column.subject, columnIds: [column.id], rowIds: null, take: false });
     const reopened = rowsOf<{ row_id: string; run_token: string }>(
       await tx.execute(sql`
         update ${cells} c
@@ -267,7 +308,7 @@ export async function renewWaitingLeases(db: Services["db"], waiting: WaitingWor
       await db.execute(sql`
         update ${table} set lease_expires_at = ${until}
         where id in (select c.id from ${table} c join ${pairs} w on c.column_id = w.column_id and c.${rowKey} = w.row_id
-                     where c.status = 'pending' for update of c skip locked)`);
+                     where c.status = 'pending' and c.lease_expires_at is not null for update of c skip locked)`);
     }
   }
   if (runs.length > 0) {

@@ -6,6 +6,8 @@ import { columns, personCells, personRows } from "../db/schema";
 import { AppError } from "../errors";
 import type { personRowFields, rowPageQuery } from "../routes/rows/schemas";
 import { syncBuiltInCells } from "./built-in-columns";
+import { COLUMN_FIELD_PREFIX } from "./engine/conditions";
+import type { RowEngine } from "./engine/work";
 import type { Filter } from "./filters/language";
 import { compileFilter } from "./filters/sql";
 import { rowFieldTable } from "./filters/targets";
@@ -78,6 +80,22 @@ type Member = {
   rank: number;
   rowId: string | null;
   cells: Map<string, unknown>;
+  /** Fields a merge filled, as the filter language names them (what auto-run columns may read). */
+  filled: Set<string>;
+};
+
+/** The filter-language fields a person field feeds (a name part feeds the name too). */
+const FIELD_READS: Record<(typeof PERSON_FIELDS)[number], readonly string[]> = {
+  firstName: ["firstName", "name"],
+  lastName: ["lastName", "name"],
+  company: ["company"],
+  role: ["title"],
+  headline: ["title"],
+  linkedinUrl: ["linkedinUrl"],
+  location: ["location"],
+  domain: ["domain"],
+  email: ["email"],
+  phone: [],
 };
 
 /**
@@ -140,7 +158,10 @@ class ListMembers {
     this.remove(member);
     // A full name made of the parts follows them; one stored some other way (e.g. from a lead) is kept.
     const derived = member.fullName === null || member.fullName === joinName(member.fields.firstName, member.fields.lastName);
-    for (const f of filled) member.fields[f] = incoming[f];
+    for (const f of filled) {
+      member.fields[f] = incoming[f];
+      for (const read of FIELD_READS[f]) member.filled.add(read);
+    }
     if (derived) member.fullName = joinName(member.fields.firstName, member.fields.lastName);
     member.keys = dedupeKeysOf(member.fields, member.fullName);
     member.changed = true;
@@ -156,10 +177,10 @@ class ListMembers {
  * built-in cells, and a company row for its company/domain. A row that has a company or domain but no
  * company row after the call (new or merged) is linked to one.
  */
-export async function upsertPersonRows(db: Db, params: UpsertParams): Promise<UpsertOutcome> {
+export async function upsertPersonRows(db: Db, params: UpsertParams, engine?: RowEngine): Promise<UpsertOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await upsertPersonRowsOnce(db, params);
+      return await upsertPersonRowsOnce(db, params, engine);
     } catch (error) {
       // Writers that do not take the list lock (adding a lead to lists) can insert a row with the same
       // LinkedIn key between our lookup and our insert; a fresh attempt sees their row and merges.
@@ -173,7 +194,7 @@ const MAX_ATTEMPTS = 3;
 type UpsertParams = { workspaceId: string; listId: string; rows: PersonInput[] };
 type UpsertOutcome = { results: PersonUpsert[]; inserted: number; merged: number };
 
-async function upsertPersonRowsOnce(db: Db, params: UpsertParams): Promise<UpsertOutcome> {
+async function upsertPersonRowsOnce(db: Db, params: UpsertParams, engine: RowEngine | undefined): Promise<UpsertOutcome> {
   const { workspaceId, listId } = params;
   const inputs = params.rows.map((input) => {
     const fields = normalisePerson(input);
@@ -182,6 +203,7 @@ async function upsertPersonRowsOnce(db: Db, params: UpsertParams): Promise<Upser
   });
 
   return db.transaction(async (tx) => {
+    await engine?.begin(tx, workspaceId, [listId]);
     await lockListMembers(tx, workspaceId, listId);
     await requireCustomColumns(tx, listId, inputs.flatMap((i) => i.cells.map(([columnId]) => columnId)));
 
@@ -211,6 +233,7 @@ async function upsertPersonRowsOnce(db: Db, params: UpsertParams): Promise<Upser
         rank: row.position,
         rowId: row.id,
         cells: new Map(),
+        filled: new Set(),
       });
     }
     const created: Member[] = [];
@@ -228,6 +251,7 @@ async function upsertPersonRowsOnce(db: Db, params: UpsertParams): Promise<Upser
         rank: Number.MAX_SAFE_INTEGER - inputs.length + created.length,
         rowId: null,
         cells: new Map(),
+        filled: new Set(),
       };
       if (match) members.merge(match, input.fields);
       else {
@@ -239,12 +263,21 @@ async function upsertPersonRowsOnce(db: Db, params: UpsertParams): Promise<Upser
       return { member, merged: match !== undefined };
     });
 
-    await linkCompanyRows(tx, workspaceId, listId, [...touched]);
+    const createdCompanies = await linkCompanyRows(tx, workspaceId, listId, [...touched]);
     await insertRows(tx, workspaceId, listId, created);
     const changed = [...touched].filter((m) => m.existing && m.changed);
     await updateRows(tx, listId, changed);
     await syncBuiltInCells(tx, [...created, ...changed].map((m) => m.rowId!));
     await writeCustomCells(tx, listId, [...touched]);
+    await engine?.rowsChanged(tx, {
+      listId,
+      added: { person: created.map((m) => m.rowId!), company: createdCompanies },
+      // Merged rows: the fields a merge filled, and the manual columns given values.
+      changed: [...touched]
+        .filter((m) => m.existing)
+        .map((m) => ({ subject: "person" as const, rowId: m.rowId!, fields: [...m.filled, ...[...m.cells.keys()].map((id) => `${COLUMN_FIELD_PREFIX}${id}`)] }))
+        .filter((m) => m.fields.length > 0),
+    });
 
     const results = placement.map(({ member, merged }) => ({ rowId: member.rowId!, merged }));
     return { results, inserted: created.length, merged: inputs.length - created.length };
@@ -265,10 +298,10 @@ async function requireCustomColumns(tx: Queryable, listId: string, columnIds: st
   if (found.length < wanted.length) throw AppError.notFound("Column");
 }
 
-/** Company rows for the members that have a company or a domain but no company row yet. */
-async function linkCompanyRows(tx: Queryable, workspaceId: string, listId: string, touched: Member[]): Promise<void> {
+/** Company rows for the members that have a company or a domain but no company row yet; returns the ids of the rows it created. */
+async function linkCompanyRows(tx: Queryable, workspaceId: string, listId: string, touched: Member[]): Promise<string[]> {
   const unlinked = touched.filter((m) => m.companyRowId === null && (m.fields.company || m.fields.domain));
-  if (unlinked.length === 0) return;
+  if (unlinked.length === 0) return [];
   const companies = await upsertCompanyRows(tx, {
     workspaceId,
     listId,
@@ -279,6 +312,7 @@ async function linkCompanyRows(tx: Queryable, workspaceId: string, listId: strin
     m.companyLeadId = companies[i]!.row.leadId;
     m.changed = true;
   });
+  return [...new Set(companies.filter((c) => c.created).map((c) => c.row.id))];
 }
 
 function rowRecord(m: Member) {
@@ -466,10 +500,12 @@ export type PatchableField = (typeof PATCHABLE_FIELDS)[number];
 export async function patchPersonRow(
   db: Db,
   params: { workspaceId: string; listId: string; rowId: string; field: PatchableField; value: string | null },
+  engine?: RowEngine,
 ): Promise<void> {
   const { workspaceId, listId, rowId, field } = params;
   const value = cleanText(params.value);
   await db.transaction(async (tx) => {
+    await engine?.begin(tx, workspaceId, [listId]);
     await lockListMembers(tx, workspaceId, listId);
     const row = await getPersonRow(tx, listId, rowId);
     const set: Partial<typeof personRows.$inferInsert> = {};
@@ -520,8 +556,28 @@ export async function patchPersonRow(
       throw error;
     }
     await syncBuiltInCells(tx, [rowId]);
+    const changedFields = Object.entries(PATCH_READS[field]).filter(([column]) => (row as Record<string, unknown>)[column] !== (set as Record<string, unknown>)[column]).map(([, read]) => read);
+    const companyRowId = set.companyRowId ?? row.companyRowId;
+    await engine?.rowsChanged(tx, {
+      listId,
+      changed: [
+        ...(changedFields.length > 0 ? [{ subject: "person" as const, rowId, fields: [...new Set(changedFields)] }] : []),
+        // A domain carried to the company row changes that row's domain too.
+        ...(field === "domain" && set.domain && companyRowId ? [{ subject: "company" as const, rowId: companyRowId, fields: ["domain"] }] : []),
+      ],
+    });
   });
 }
+
+/** What each PATCH field writes (row property → the filter-language field it is). */
+const PATCH_READS: Record<PatchableField, Record<string, string>> = {
+  name: { firstName: "firstName", lastName: "lastName", fullName: "name" },
+  role: { role: "title" },
+  company: { company: "company" },
+  location: { location: "location" },
+  domain: { domain: "domain" },
+  linkedin: { linkedinUrl: "linkedinUrl" },
+};
 
 const linkedinConflict = () => new AppError("CONFLICT", "Another row of this list has this LinkedIn URL");
 

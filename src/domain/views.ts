@@ -40,6 +40,11 @@ export function columnView(column: typeof columns.$inferSelect, stats: ColumnSta
     isPreview: column.isPreview,
     category: column.category,
     builtInKey: column.builtInKey,
+    autoRun: column.autoRun,
+    runIf: column.runIf ?? null,
+    maxCredits: column.maxCredits,
+    budgetLeft: column.maxCredits === null ? null : Math.max(0, column.maxCredits - (stats.credits.charged - stats.credits.refunded + stats.credits.held)),
+    dependsOn: column.dependsOn,
     progress: stats.progress,
     credits: stats.credits,
   };
@@ -93,9 +98,15 @@ function cellBase(cell: typeof personCells.$inferSelect | typeof companyCells.$i
     reasoning: cell.reasoning,
     error: cell.error,
     ...(sources ? { sources } : {}),
+    ...waitingOf(cell),
     createdAt: iso(cell.createdAt),
     updatedAt: iso(cell.updatedAt),
   };
+}
+
+/** A queued cell that waits for its row's inputs names the columns it waits on. */
+export function waitingOf(cell: { status: string; waitingOn: string[] | null }): { waitingOn?: string[] } {
+  return cell.status === "pending" && cell.waitingOn && cell.waitingOn.length > 0 ? { waitingOn: cell.waitingOn } : {};
 }
 
 export function personCellView(cell: typeof personCells.$inferSelect, column: CellColumn) {

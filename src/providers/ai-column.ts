@@ -1,3 +1,4 @@
+import { columnKey, fieldKey, PLACEHOLDER, PLACEHOLDER_FIELDS, referenceText } from "../domain/engine/placeholders";
 import type { AiAnswer, AiClient } from "./ai";
 import { malformed, personName } from "./common";
 import { failedOutcome } from "./http";
@@ -14,52 +15,45 @@ const UNKNOWN = "(unknown)";
 
 type Fields = Record<string, string | null>;
 
-/** Placeholder names a prompt may use, normalised (lower case, no separators), with their values. */
+/** Placeholder names a prompt may use (their field keys, src/domain/engine/placeholders.ts), with the row's values. */
 function placeholderFields(row: RowData): Fields {
-  if (row.subject === "company") {
-    return {
-      name: row.name || null,
-      company: row.name || null,
-      companyname: row.name || null,
-      domain: row.domain,
-      // A company row often has only its domain; that is its website for a prompt.
-      website: row.website ?? row.domain,
-      industry: row.industry,
-      location: row.location,
-      description: row.description,
-    };
-  }
-  const name = personName(row);
-  return {
-    name,
-    fullname: name,
-    firstname: row.firstName,
-    lastname: row.lastName,
-    company: row.company,
-    companyname: row.company,
-    domain: row.domain,
-    role: row.role,
-    title: row.role,
-    jobtitle: row.role,
-    linkedin: row.linkedinUrl,
-    linkedinurl: row.linkedinUrl,
-    location: row.location,
-    email: row.email,
-  };
+  const values: Record<string, string | null> =
+    row.subject === "company"
+      ? {
+          name: row.name || null,
+          domain: row.domain,
+          // A company row often has only its domain; that is its website for a prompt.
+          website: row.website ?? row.domain,
+          industry: row.industry,
+          location: row.location,
+          description: row.description,
+        }
+      : {
+          name: personName(row),
+          firstName: row.firstName,
+          lastName: row.lastName,
+          company: row.company,
+          domain: row.domain,
+          title: row.role,
+          linkedinUrl: row.linkedinUrl,
+          location: row.location,
+          email: row.email,
+        };
+  return Object.fromEntries(Object.entries(PLACEHOLDER_FIELDS[row.subject]).map(([key, field]) => [key, values[field] ?? null]));
 }
 
-
-const PLACEHOLDER = /\{\{\s*([^{}]+?)\s*\}\}/g;
-
 /**
- * The prompt with `{{field}}` placeholders (any case, `first_name` or `firstName`) replaced by the
- * row's values; a field the row has no value for reads "(unknown)", and a name that is no field is
- * left as written.
+ * The prompt with its `{{…}}` placeholders replaced: another column the prompt names (`refs`, resolved
+ * when the column was written) by the row's value in it, a row field (any case, `first_name` or
+ * `firstName`) by the row's value; either reads "(unknown)" when the row has no value there, and a
+ * name that is neither is left as written.
  */
-export function renderPrompt(prompt: string, row: RowData): string {
+export function renderPrompt(prompt: string, row: RowData, refs: ProviderColumn["refs"] = []): string {
   const fields = placeholderFields(row);
   return prompt.replace(PLACEHOLDER, (whole, name: string) => {
-    const key = name.toLowerCase().replace(/[^a-z0-9]/g, "");
+    const ref = refs.find((r) => r.name === columnKey(name));
+    if (ref) return referenceText(row.referenced?.[ref.columnId]) ?? UNKNOWN;
+    const key = fieldKey(name);
     if (!(key in fields)) return whole;
     const value = fields[key]?.trim();
     return value ? value : UNKNOWN;
@@ -90,7 +84,7 @@ export function rowInput(row: RowData): string {
 const searchesWeb = (column: ProviderColumn) => column.source === "web";
 
 export function instructionsFor(column: ProviderColumn, row: RowData): string {
-  const question = renderPrompt(column.prompt?.trim() || column.name, row);
+  const question = renderPrompt(column.prompt?.trim() || column.name, row, column.refs);
   const subject = row.subject === "company" ? "company" : "person";
   return [
     `Spreadsheet column "${column.name}", one row per ${subject}. For the ${subject} described by the JSON input, answer:`,

@@ -18,6 +18,8 @@ export type ProviderColumn = {
   subject: Subject;
   schema: ColumnSchema | null;
   config: Record<string, unknown>;
+  /** The other columns its prompt names (`{{Name}}`): name key → column id; their values come with the row. */
+  refs?: ReadonlyArray<{ name: string; columnId: string }>;
 };
 
 export type PersonData = {
@@ -32,6 +34,8 @@ export type PersonData = {
   linkedinUrl: string | null;
   location: string | null;
   email: string | null;
+  /** The row's cells in the columns the prompt names, by column id. */
+  referenced?: Record<string, unknown>;
 };
 
 export type CompanyData = {
@@ -43,6 +47,8 @@ export type CompanyData = {
   industry: string | null;
   location: string | null;
   description: string | null;
+  /** The row's cells in the columns the prompt names, by column id. */
+  referenced?: Record<string, unknown>;
 };
 
 /** The row a cell belongs to, as stored: a person row or a company row, by the column's subject. */

@@ -1,5 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { cellStatuses, columns, lists } from "../db/schema";
+import { RUN_IF_VOCABULARY } from "../domain/engine/conditions";
+import { filterJsonSchema } from "../domain/filters/language";
 
 // The response shapes of the stored records several resources answer with (src/domain/views.ts),
 // named so the document lists each once as a component.
@@ -40,6 +42,14 @@ export const ColumnSchema = z
 
 const count = () => z.number().int().min(0);
 
+// The document shows the run condition's own schema (the one the column routes parse with).
+export const RunCondition = z.unknown().openapi("RunCondition", {
+  ...filterJsonSchema(RUN_IF_VOCABULARY),
+  description:
+    "Runs the column's cell of a row only when the row matches: the filter language of filtered scopes over the row's fields (name, firstName, lastName, title, company, domain, location, industry, size, email, linkedinUrl, `attributes.<key>`) and other columns' values of the row (`column:<name>`). A row that does not match ends completed with no value, reasoning \"Run condition not met\", and is not charged.",
+  example: { all: [{ field: "column:Employees", op: "gte", value: 50 }, { field: "domain", op: "is_not_empty" }] },
+} as never);
+
 export const ColumnProgress = z
   .strictObject({
     total: count().openapi({ description: "The column's cells; the other counts are disjoint and add up to it." }),
@@ -55,6 +65,7 @@ export const ColumnCredits = z
   .strictObject({
     charged: count().openapi({ description: "Credits charged for the column's work." }),
     refunded: count().openapi({ description: "Of those, credits given back for cells that ended without a value." }),
+    held: count().openapi({ description: "Credits set aside for cells queued and not yet dispatched (charged once they are)." }),
   })
   .openapi("ColumnCredits");
 
@@ -76,6 +87,14 @@ export const Column = z
     isPreview: z.boolean().openapi({ description: "A preview column: filled for a few rows only, until kept or cleaned up." }),
     category: z.string(),
     builtInKey: z.string().nullable().openapi({ description: "Set on the columns every list has (name, role, company...)." }),
+    autoRun: z.boolean().openapi({ description: "Rows added later (and rows whose fields the column reads change) are run by themselves." }),
+    runIf: z.unknown().openapi({
+      anyOf: [{ $ref: "#/components/schemas/RunCondition" }, { type: "null" }],
+      description: "The run condition; null: every row runs.",
+    } as never),
+    maxCredits: z.number().int().nullable().openapi({ description: "The most the column may ever spend, across creation, promotion, generate and auto-run; null: no budget." }),
+    budgetLeft: z.number().int().nullable().openapi({ description: "What the budget still allows: maxCredits less what the column was charged (net of refunds) and holds; null without a budget." }),
+    dependsOn: z.array(z.uuid()).openapi({ description: "The AI and enrichment columns the prompt or condition reads: a row's cell runs once theirs are done." }),
     progress: ColumnProgress,
     credits: ColumnCredits,
   })
@@ -95,12 +114,18 @@ export const cellSources = () =>
       "Absent on every other cell: not yet answered, failed, nothing found, a manual value, other columns.",
   });
 
+export const waitingOn = () =>
+  z.array(z.uuid()).optional().openapi({
+    description: "On a pending cell whose row's inputs are not done yet: the columns (by id) whose cells of this row it waits on. Absent otherwise.",
+  });
+
 const cellFields = {
   value: z.unknown().openapi({ description: "The cell's value (any JSON), null until filled." }),
   status: z.enum(cellStatuses).openapi({ description: "`pending` and `processing` while background work fills the cell." }),
   reasoning: z.string().nullable().openapi({ description: "How an AI column arrived at the value." }),
   error: z.string().nullable(),
   sources: cellSources(),
+  waitingOn: waitingOn(),
   createdAt: timestamp(),
   updatedAt: timestamp(),
 };

@@ -6,7 +6,7 @@ import { rowsOf, type Db } from "../../src/db/client";
 // from the cells and the ledger (in JavaScript, apart from the SQL the API uses).
 
 export type Progress = { total: number; pending: number; processing: number; completed: number; empty: number; failed: number };
-export type Credits = { charged: number; refunded: number };
+export type Credits = { charged: number; refunded: number; held: number };
 
 /** A progress with the given counts, every other count 0, and their sum as total. */
 export function progress(counts: Partial<Omit<Progress, "total">> = {}): Progress {
@@ -14,8 +14,8 @@ export function progress(counts: Partial<Omit<Progress, "total">> = {}): Progres
   return { total: pending + processing + completed + empty + failed, pending, processing, completed, empty, failed };
 }
 
-export function credits(charged = 0, refunded = 0): Credits {
-  return { charged, refunded };
+export function credits(charged = 0, refunded = 0, held = 0): Credits {
+  return { charged, refunded, held };
 }
 
 /** The column's cells (either subject) counted by status, a completed cell without a value as empty. */
@@ -40,7 +40,7 @@ export async function progressFromCells(db: Db, columnId: string): Promise<Progr
   return progress(counts);
 }
 
-/** What the ledger says the column was charged and refunded. */
+/** What the ledger says the column was charged and refunded, and what its open credit holds set aside. */
 export async function creditsFromLedger(db: Db, columnId: string): Promise<Credits> {
   const entries = rowsOf<{ kind: string; delta: string | number }>(
     await db.execute(sql`select kind, delta from credit_ledger where reference_type = 'column' and reference_id = ${columnId}`),
@@ -51,7 +51,12 @@ export async function creditsFromLedger(db: Db, columnId: string): Promise<Credi
     if (entry.kind === "charge") charged -= Number(entry.delta);
     if (entry.kind === "refund") refunded += Number(entry.delta);
   }
-  return { charged, refunded };
+  const holds = rowsOf<{ amount: string | number }>(
+    await db.execute(sql`select amount from credit_holds where column_id = ${columnId} and settled_at is null`),
+  );
+  let held = 0;
+  for (const hold of holds) held += Number(hold.amount);
+  return { charged, refunded, held };
 }
 
 /**

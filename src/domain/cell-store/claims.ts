@@ -4,15 +4,21 @@ import { uuidSet } from "../../db/sql";
 import type { RowData } from "../../providers/types";
 import type { Subject } from "../column-kinds";
 import { lockWorkspace } from "../credits";
+import { committedCredits } from "./readiness";
 import { leaseFromNow, OPEN_CELL, SUBJECT_TABLES } from "./tables";
 
 // An attempt's hold on cells: claiming them under a lease, renewing it, and charging a claimed
 // cell of a column charged in the task.
 
-/** A claimed cell: the token it was queued with, and the row it belongs to. */
-export type ClaimedCell = { cellId: string; runToken: string; paid: number; row: RowData };
+/**
+ * A claimed cell: the token it was queued with, and the row it belongs to, with the cells of the
+ * columns it reads (in `row.referenced`, by column id) and the row as stored (for its run condition).
+ */
+export type ClaimedCell = { cellId: string; runToken: string; paid: number; row: RowData; stored: Record<string, unknown> };
 
-type PersonClaimRow = {
+type ClaimInputs = { referenced: Record<string, unknown> | null; stored: Record<string, unknown> };
+
+type PersonClaimRow = ClaimInputs & {
   cell_id: string;
   run_token: string;
   paid: number;
@@ -28,7 +34,7 @@ type PersonClaimRow = {
   email: string | null;
 };
 
-type CompanyClaimRow = {
+type CompanyClaimRow = ClaimInputs & {
   cell_id: string;
   run_token: string;
   paid: number;
@@ -50,7 +56,7 @@ type CompanyClaimRow = {
  */
 export async function claimCells(
   db: Queryable,
-  column: { id: string; subject: Subject; workspaceId: string },
+  column: { id: string; subject: Subject; workspaceId: string; refs?: ReadonlyArray<{ columnId: string }> },
   rowIds: readonly string[],
   run: { runId: string; attempt: number; leaseMs: number },
 ): Promise<ClaimedCell[]> {
@@ -65,11 +71,17 @@ export async function claimCells(
 
 async function claimLocked(
   db: Queryable,
-  column: { id: string; subject: Subject },
+  column: { id: string; subject: Subject; refs?: ReadonlyArray<{ columnId: string }> },
   rowIds: readonly string[],
   run: { runId: string; attempt: number; leaseMs: number },
 ): Promise<ClaimedCell[]> {
   const { cells, rowKey } = SUBJECT_TABLES[column.subject];
+  const refIds = [...new Set((column.refs ?? []).map((ref) => ref.columnId))];
+  // What the cell reads of its row besides the row itself: the referenced columns' values.
+  const inputs =
+    refIds.length > 0
+      ? sql`, (select jsonb_object_agg(u.column_id, u.value) from ${cells} u where u.${rowKey} = r.id and u.column_id in ${uuidSet(refIds)}) as referenced, to_jsonb(r) as stored`
+      : sql`, null::jsonb as referenced, to_jsonb(r) as stored`;
   const claim = sql`
     set status = 'processing',
         run_token = coalesce(c.run_token, uuid_generate_v7()),
@@ -78,7 +90,7 @@ async function claimLocked(
         updated_at = now()`;
   const claimable = sql`
     c.column_id = ${column.id} and c.${rowKey} in ${uuidSet(rowIds)}
-    and (c.status = 'pending'
+    and ((c.status = 'pending' and c.lease_expires_at is not null)
          or (c.status = 'processing' and (c.lease_owner = ${run.runId} or c.lease_expires_at is null or c.lease_expires_at < now())))`;
 
   let claimed: ClaimedCell[];
@@ -90,7 +102,7 @@ async function claimLocked(
         where r.id = c.${rowKey} and ${claimable}
         returning c.id as cell_id, c.run_token, c.paid, r.id as row_id, r.full_name, r.first_name, r.last_name, r.role,
                   coalesce(r.company, cr.name) as company, coalesce(r.domain, cr.domain) as domain,
-                  r.linkedin_url, r.location, r.email`),
+                  r.linkedin_url, r.location, r.email ${inputs}`),
     );
     claimed = rows.map((r) => ({
       cellId: r.cell_id,
@@ -108,7 +120,9 @@ async function claimLocked(
         linkedinUrl: r.linkedin_url,
         location: r.location,
         email: r.email,
+        ...(r.referenced ? { referenced: r.referenced } : {}),
       },
+      stored: r.stored,
     }));
   } else {
     const rows = rowsOf<CompanyClaimRow>(
@@ -116,7 +130,7 @@ async function claimLocked(
         update ${cells} c ${claim}
         from list_company_rows r
         where r.id = c.${rowKey} and ${claimable}
-        returning c.id as cell_id, c.run_token, c.paid, r.id as row_id, r.name, r.domain, r.website, r.industry, r.location, r.description`),
+        returning c.id as cell_id, c.run_token, c.paid, r.id as row_id, r.name, r.domain, r.website, r.industry, r.location, r.description ${inputs}`),
     );
     claimed = rows.map((r) => ({
       cellId: r.cell_id,
@@ -131,7 +145,9 @@ async function claimLocked(
         industry: r.industry,
         location: r.location,
         description: r.description,
+        ...(r.referenced ? { referenced: r.referenced } : {}),
       },
+      stored: r.stored,
     }));
   }
   // In payload order, so runs process rows in the order they were queued.
@@ -167,18 +183,21 @@ export async function renewCellLeases(db: Queryable, column: { id: string; subje
  */
 export async function chargeCell(
   db: Queryable,
-  column: { id: string; workspaceId: string; subject: Subject },
+  column: { id: string; workspaceId: string; subject: Subject; maxCredits?: number | null },
   cell: { cellId: string; runToken: string },
   charge: { action: string; price: number },
-): Promise<"charged" | "already_paid" | "insufficient" | "gone"> {
+): Promise<"charged" | "already_paid" | "insufficient" | "over_budget" | "gone"> {
   const { cells } = SUBJECT_TABLES[column.subject];
   const run = async (tx: Queryable) => {
     const { available } = await lockWorkspace(tx, column.workspaceId);
-    const [row] = rowsOf<{ paid: number; open: boolean }>(
-      await tx.execute(sql`select paid, status in ${OPEN_CELL} as open from ${cells} where id = ${cell.cellId} and run_token = ${cell.runToken} for update`),
+    const [row] = rowsOf<{ paid: number; open: boolean; committed: string | number }>(
+      await tx.execute(sql`
+        select paid, status in ${OPEN_CELL} as open, ${column.maxCredits == null ? sql`0` : committedCredits(sql`${column.id}::uuid`)} as committed
+        from ${cells} where id = ${cell.cellId} and run_token = ${cell.runToken} for update`),
     );
     if (!row || !row.open) return "gone" as const;
     if (Number(row.paid) > 0) return "already_paid" as const;
+    if (column.maxCredits != null && Number(row.committed) + charge.price > column.maxCredits) return "over_budget" as const;
     if (available < charge.price) return "insufficient" as const;
     await tx.execute(sql`
       with paid as (

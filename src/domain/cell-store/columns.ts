@@ -2,10 +2,18 @@ import { eq } from "drizzle-orm";
 import type { Queryable } from "../../db/client";
 import { columns } from "../../db/schema";
 import type { ProviderColumn } from "../../providers/types";
+import type { Filter } from "../filters/language";
 
 // Columns as the tasks see them.
 
-export type TaskColumn = ProviderColumn & { listId: string; workspaceId: string; enrichmentType: string | null };
+export type TaskColumn = ProviderColumn & {
+  listId: string;
+  workspaceId: string;
+  enrichmentType: string | null;
+  refs: ReadonlyArray<{ name: string; columnId: string }>;
+  runIf: Filter | null;
+  maxCredits: number | null;
+};
 
 export async function loadColumn(db: Queryable, columnId: string): Promise<TaskColumn | null> {
   const [column] = await db
@@ -20,6 +28,9 @@ export async function loadColumn(db: Queryable, columnId: string): Promise<TaskC
       schema: columns.schema,
       config: columns.config,
       enrichmentType: columns.enrichmentType,
+      refs: columns.refs,
+      runIf: columns.runIf,
+      maxCredits: columns.maxCredits,
     })
     .from(columns)
     .where(eq(columns.id, columnId));

@@ -30,5 +30,6 @@ export * from "./columns";
 export * from "./manual";
 export * from "./progress";
 export * from "./queue";
+export * from "./readiness";
 export * from "./results";
 export * from "./tables";

@@ -34,9 +34,9 @@ export type CompanyCellWrite = Scope & { companyRowId: string } & z.output<typeo
 export async function writePersonCell(
   db: Queryable,
   input: PersonCellWrite,
-): Promise<SnakeCell> {
+): Promise<{ cell: SnakeCell; hasReaders: boolean }> {
   const value = JSON.stringify(input.value ?? null);
-  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null }>(
+  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null; has_readers: boolean }>(
     await db.execute(sql`
       with list as (
         select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
@@ -66,6 +66,7 @@ export async function writePersonCell(
              exists (select 1 from target_column) as column_found,
              coalesce((select fits from target_column), false) as fits,
              (select schema ->> 'type' from target_column) as column_type,
+             ${readersOf(input.listId, input.columnId)} as has_readers,
              (select json_build_object('id', id, 'list_id', list_id, 'column_id', column_id, 'row_id', row_id,
                                        'value', value, 'status', status, 'reasoning', reasoning, 'error', error,
                                        'created_at', created_at, 'updated_at', updated_at) from written) as cell
@@ -83,8 +84,12 @@ export async function writePersonCell(
       extra: { expectedType: outcome.column_type },
     });
   }
-  return { ...outcome.cell, created_at: iso(outcome.cell.created_at), updated_at: iso(outcome.cell.updated_at) };
+  return { cell: { ...outcome.cell, created_at: iso(outcome.cell.created_at), updated_at: iso(outcome.cell.updated_at) }, hasReaders: outcome.has_readers };
 }
+
+/** Whether other columns of the list read the column (their cells of the row may follow the new value). */
+const readersOf = (listId: string, columnId: string) =>
+  sql`exists (select 1 from list_columns d where d.list_id = ${listId} and d.refs @> jsonb_build_array(jsonb_build_object('columnId', ${columnId}::text)))`;
 
 const iso = (value: string) => new Date(value).toISOString();
 
@@ -96,9 +101,9 @@ const iso = (value: string) => new Date(value).toISOString();
 export async function writeCompanyCell(
   db: Queryable,
   input: CompanyCellWrite,
-): Promise<void> {
+): Promise<{ hasReaders: boolean }> {
   const stored = input.value === undefined || input.value === null || input.value === "" ? null : JSON.stringify(input.value);
-  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; company_found: boolean; column_found: boolean }>(
+  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; company_found: boolean; column_found: boolean; has_readers: boolean }>(
     await db.execute(sql`
       with list as (
         select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
@@ -121,7 +126,8 @@ export async function writeCompanyCell(
       select exists (select 1 from list) as list_found,
              exists (select 1 from busy) as busy,
              exists (select 1 from company) as company_found,
-             exists (select 1 from written) as column_found
+             exists (select 1 from written) as column_found,
+             ${readersOf(input.listId, input.columnId)} as has_readers
     `),
   );
   if (!outcome?.list_found) throw AppError.notFound("List");
@@ -131,6 +137,7 @@ export async function writeCompanyCell(
     return writeCompanyCell(db, input);
   }
   if (!outcome.column_found) throw AppError.notFound("Column");
+  return { hasReaders: outcome.has_readers };
 }
 
 /**

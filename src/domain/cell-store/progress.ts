@@ -13,17 +13,17 @@ type ColumnRecord = typeof columns.$inferSelect;
  */
 export type ColumnProgress = { total: number; pending: number; processing: number; completed: number; empty: number; failed: number };
 
-/** What the column's work was charged, and what of it came back, from the ledger. */
-export type ColumnCredits = { charged: number; refunded: number };
+/** What the column's work was charged, and what of it came back, from the ledger; and what its open holds set aside. */
+export type ColumnCredits = { charged: number; refunded: number; held: number };
 
 export type ColumnStats = { progress: ColumnProgress; credits: ColumnCredits };
 
 export const NO_STATS: ColumnStats = {
   progress: { total: 0, pending: 0, processing: 0, completed: 0, empty: 0, failed: 0 },
-  credits: { charged: 0, refunded: 0 },
+  credits: { charged: 0, refunded: 0, held: 0 },
 };
 
-type StatsRow = Record<"column_id" | "total" | "pending" | "processing" | "completed" | "empty" | "failed" | "charged" | "refunded", string>;
+type StatsRow = Record<"column_id" | "total" | "pending" | "processing" | "completed" | "empty" | "failed" | "charged" | "refunded" | "held", string>;
 
 /**
  * Progress and credits of the given columns in one statement, however many columns: per column one
@@ -35,7 +35,7 @@ export async function columnStats(db: Queryable, columnIds: readonly string[]): 
   if (columnIds.length === 0) return stats;
   const rows = rowsOf<StatsRow>(
     await db.execute(sql`
-      select c.id as column_id, p.*, m.*
+      select c.id as column_id, p.*, m.*, h.*
       from list_columns c
       cross join lateral (
         select count(*) as total,
@@ -53,6 +53,9 @@ export async function columnStats(db: Queryable, columnIds: readonly string[]): 
                coalesce(sum(delta) filter (where kind = 'refund'), 0) as refunded
         from credit_ledger where reference_type = 'column' and reference_id = c.id and workspace_id = c.workspace_id
       ) m
+      cross join lateral (
+        select coalesce(sum(amount), 0) as held from credit_holds where column_id = c.id and settled_at is null
+      ) h
       where c.id in ${uuidSet(columnIds)}`),
   );
   for (const r of rows) {
@@ -65,7 +68,7 @@ export async function columnStats(db: Queryable, columnIds: readonly string[]): 
         empty: Number(r.empty),
         failed: Number(r.failed),
       },
-      credits: { charged: Number(r.charged), refunded: Number(r.refunded) },
+      credits: { charged: Number(r.charged), refunded: Number(r.refunded), held: Number(r.held) },
     });
   }
   return stats;

@@ -42,6 +42,13 @@ export async function selectRowsToQueue(tx: Queryable, listId: string, subject: 
 
 export type QueuedCell = { rowId: string; runToken: string };
 
+export type QueueOptions = {
+  hold: { price: number; action: string } | null;
+  leaseMs: number;
+  /** Queue the cells unreleased (no lease, no task may claim them) for advanceCells to release: columns with inputs or a condition. */
+  unreleased?: boolean;
+};
+
 /**
  * Upserts the cells of the given rows to pending with a fresh run token and a lease, clearing what
  * an earlier enrichment left. With a `hold` price, the cells that do not carry credits over are
@@ -54,11 +61,12 @@ export async function queueCells(
   tx: Queryable,
   column: { id: string; listId: string; workspaceId: string; subject: Subject },
   rowIds: readonly string[],
-  options: { hold: { price: number; action: string } | null; leaseMs: number },
+  options: QueueOptions,
 ): Promise<{ queued: QueuedCell[]; hold: { id: string; amount: number } | null }> {
   if (rowIds.length === 0) return { queued: [], hold: null };
   const t = SUBJECT_TABLES[column.subject];
   const price = sql`${options.hold?.price ?? 0}::int`;
+  const cellLease = options.unreleased ? sql`null::timestamptz` : leaseFromNow(options.leaseMs);
   const [outcome] = rowsOf<{ queued: Array<{ row_id: string; run_token: string }> | null; hold_id: string | null; held: string | number | null }>(
     await tx.execute(sql`
       with target as (
@@ -93,12 +101,12 @@ export async function queueCells(
         select t.list_id, ${column.id}, t.row_id, null, 'pending', null, null, '{}'::jsonb, uuid_generate_v7(),
                case when t.carried then t.old_paid when exists (select 1 from hold) then ${price} else 0 end,
                case when t.carried and not (t.old_hold_open and exists (select 1 from hold)) then t.old_hold else (select id from hold) end,
-               null, ${leaseFromNow(options.leaseMs)}, 0
+               null, ${cellLease}, 0
         from target t
         on conflict (column_id, ${t.rowKey}) do update
           set value = null, status = 'pending', reasoning = null, error = null, metadata = '{}'::jsonb,
               run_token = excluded.run_token, paid = excluded.paid, hold_id = excluded.hold_id,
-              lease_owner = null, lease_expires_at = excluded.lease_expires_at, recoveries = 0, updated_at = now()
+              lease_owner = null, lease_expires_at = excluded.lease_expires_at, recoveries = 0, waiting_on = '{}'::uuid[], updated_at = now()
         returning ${t.rowKey} as row_id, run_token
       ), holding as (
         -- Moved shares were held already; only the new cells' credits are newly held.
@@ -126,11 +134,12 @@ export async function queueCellsOfNewColumn(
   tx: Queryable,
   column: { id: string; listId: string; workspaceId: string; subject: Subject },
   rowIds: readonly string[],
-  options: { hold: { price: number; action: string } | null; leaseMs: number },
+  options: QueueOptions,
 ): Promise<{ count: number; hold: { id: string; amount: number } | null }> {
   if (rowIds.length === 0) return { count: 0, hold: null };
   const t = SUBJECT_TABLES[column.subject];
   const price = sql`${options.hold?.price ?? 0}::int`;
+  const cellLease = options.unreleased ? sql`null::timestamptz` : leaseFromNow(options.leaseMs);
   const rows = sql`select r.id, r.list_id from ${t.rows} r where r.list_id = ${column.listId} and r.id in ${uuidSet(rowIds)}`;
   const [outcome] = rowsOf<{ queued: string | number; hold_id: string | null; held: string | number | null }>(
     await tx.execute(sql`
@@ -143,7 +152,7 @@ export async function queueCellsOfNewColumn(
       ), queued as (
         insert into ${t.cells} (list_id, column_id, ${t.rowKey}, status, metadata, run_token, paid, hold_id, lease_expires_at)
         select r.list_id, ${column.id}, r.id, 'pending', '{}'::jsonb, uuid_generate_v7(),
-               case when exists (select 1 from hold) then ${price} else 0 end, (select id from hold), ${leaseFromNow(options.leaseMs)}
+               case when exists (select 1 from hold) then ${price} else 0 end, (select id from hold), ${cellLease}
         from (${rows}) r
         returning 1
       ), holding as (
@@ -166,26 +175,38 @@ export async function queueCellsOfNewColumn(
  * written. Takes the workspace lock. Returns the credits charged (0 when the hold was already settled).
  */
 export async function captureHold(db: Queryable, workspaceId: string, holdId: string, dedupeKey: string | null): Promise<number> {
+  return captureHolds(db, workspaceId, [{ id: holdId, dedupeKey }]);
+}
+
+/** captureHold for many holds of one workspace in one statement: a charge ledger row per hold that still holds credits. */
+export async function captureHolds(db: Queryable, workspaceId: string, holds: ReadonlyArray<{ id: string; dedupeKey: string | null }>): Promise<number> {
+  if (holds.length === 0) return 0;
+  const keys = holds.map((h) => ({ id: h.id, dedupe_key: h.dedupeKey }));
   return db.transaction(async (tx) => {
     await lockWorkspace(tx, workspaceId);
     const [row] = rowsOf<{ charged: string | number | null }>(
       await tx.execute(sql`
-        with hold as (
-          update credit_holds set settled_at = now()
-          where id = ${holdId} and workspace_id = ${workspaceId} and settled_at is null
-          returning column_id, action, amount, units
+        with settled as (
+          update credit_holds h set settled_at = now()
+          from jsonb_to_recordset(${jsonParam(keys)}) as k(id uuid, dedupe_key text)
+          where h.id = k.id and h.workspace_id = ${workspaceId} and h.settled_at is null
+          returning h.id, h.column_id, h.action, h.amount, h.units, k.dedupe_key
+        ), charged as (
+          select s.*, sum(s.amount) over (order by s.id) as running from settled s where s.amount > 0
         ), captured as (
           update workspaces w
-          set credit_balance = w.credit_balance - hold.amount, credit_held = w.credit_held - hold.amount, updated_at = now()
-          from hold where w.id = ${workspaceId} and hold.amount > 0
+          set credit_balance = w.credit_balance - (select sum(amount) from charged),
+              credit_held = w.credit_held - (select sum(amount) from charged), updated_at = now()
+          where w.id = ${workspaceId} and exists (select 1 from charged)
           returning w.credit_balance
         ), entry as (
           insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
-          select ${workspaceId}, 'charge', hold.action, hold.units, -hold.amount, captured.credit_balance, 'column', hold.column_id, ${dedupeKey}, null
-          from hold cross join captured
+          select ${workspaceId}, 'charge', c.action, c.units, -c.amount,
+                 captured.credit_balance + (select sum(amount) from charged) - c.running, 'column', c.column_id, c.dedupe_key, null
+          from charged c cross join captured
           returning id
         )
-        select (select amount from hold where exists (select 1 from entry)) as charged`),
+        select (select sum(amount) from charged where exists (select 1 from entry)) as charged`),
     );
     return Number(row?.charged ?? 0);
   });

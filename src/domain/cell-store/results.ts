@@ -64,6 +64,12 @@ export type FlushOutcome = {
   refunded: number;
   /** Cells of the column still pending or processing after this write. */
   open: number;
+  /** The rows whose cells the write ended. */
+  rowIds: string[];
+  /** Whether other columns of the list read this one (their cells of those rows may advance now). */
+  hasReaders: boolean;
+  /** The column's list (null when the column is gone). */
+  listId: string | null;
 };
 
 /**
@@ -82,7 +88,7 @@ export type FlushOutcome = {
  * zeroes both, so a second result for the same token returns nothing more.
  */
 export async function writeResults(db: Queryable, subject: Subject, columnId: string, results: readonly CellResult[], refunds: Refunds): Promise<FlushOutcome> {
-  const { cells } = SUBJECT_TABLES[subject];
+  const { cells, rowKey } = SUBJECT_TABLES[subject];
   const records = results.map((r) => ({
     cell_id: r.cellId,
     run_token: r.runToken,
@@ -95,7 +101,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
   }));
   const run = async (tx: Queryable): Promise<FlushOutcome> => {
     await lockWorkspace(tx, refunds.workspaceId);
-    const [outcome] = rowsOf<{ written: string | number; refunded: string | number; open: string | number }>(
+    const [outcome] = rowsOf<{ written: string | number; refunded: string | number; open: string | number; row_ids: string[] | null; has_readers: boolean; list_id: string | null }>(
       await tx.execute(sql`
         with input as (
           select i.*, i.status = 'completed' and not cell_value_fits(col.schema, i.value) as misfit
@@ -120,7 +126,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
               updated_at = now()
           from input i join target t on t.id = i.cell_id
           where c.id = i.cell_id
-          returning c.id, c.run_token, c.error, t.refund, t.paid, t.hold_id
+          returning c.id, c.run_token, c.error, c.${rowKey} as row_id, t.refund, t.paid, t.hold_id
         ), ${settleManyCtes(
           refunds.workspaceId,
           sql`select 'cell-refund:' || w.run_token as dedupe_key, ${refunds.action}::text as action, w.paid, w.hold_id,
@@ -132,10 +138,21 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
                (select count(*) from refund_entries) as refunded,
                (select count(*) from ${cells} o
                 where o.column_id = ${columnId} and o.status in ${OPEN_CELL}
-                  and not exists (select 1 from written w where w.id = o.id)) as open
+                  and not exists (select 1 from written w where w.id = o.id)) as open,
+               (select json_agg(row_id) from written) as row_ids,
+               exists (select 1 from list_columns col join list_columns d on d.list_id = col.list_id
+                       where col.id = ${columnId} and col.id = any(d.depends_on)) as has_readers,
+               (select list_id from list_columns where id = ${columnId}) as list_id
       `),
     );
-    return { written: Number(outcome?.written ?? 0), refunded: Number(outcome?.refunded ?? 0), open: Number(outcome?.open ?? 0) };
+    return {
+      written: Number(outcome?.written ?? 0),
+      refunded: Number(outcome?.refunded ?? 0),
+      open: Number(outcome?.open ?? 0),
+      rowIds: outcome?.row_ids ?? [],
+      hasReaders: outcome?.has_readers ?? false,
+      listId: outcome?.list_id ?? null,
+    };
   };
   return db.transaction(run);
 }

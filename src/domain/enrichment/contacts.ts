@@ -9,7 +9,9 @@ import type { PersonData, ProviderResult, Providers } from "../../providers/type
 import type { Services } from "../../services";
 import { TYPED_KINDS } from "../column-kinds";
 import { lockWorkspace } from "../credits";
-import { cellResultOf, insufficientCreditsResult, writeResults, type CellResult, type ClaimedCell, type FlushOutcome, type Refunds, type TaskColumn } from "../cell-store";
+import { BUDGET_EXCEEDED, cellResultOf, insufficientCreditsResult, type CellResult, type ClaimedCell, type FlushOutcome, type Refunds, type TaskColumn } from "../cell-store";
+import { conditionHolds, conditionNotMetResult } from "../engine/conditions";
+import { committedOf, startReleased, writeResultsAdvancing, type ReleasedWork } from "../engine/work";
 import { watchColumn, type ColumnWatch } from "./column-watch";
 import type { ColumnTaskSummary } from "./run-column-task";
 
@@ -92,6 +94,11 @@ export async function runContactSubmissions(
   const unfit: CellResult[] = [];
   const sendable: Array<ClaimedCell & { row: PersonData }> = [];
   for (const cell of fresh) {
+    if (!conditionHolds(column, cell)) {
+      countOutcome(summary, "no_match");
+      unfit.push({ ...conditionNotMetResult(cell, runMeta), refund: false });
+      continue;
+    }
     const reason = cell.row.subject === "person" ? provider.bulk.unfit(cell.row) : "Contacts are looked up for people only";
     if (!reason) {
       sendable.push(cell as ClaimedCell & { row: PersonData });
@@ -101,7 +108,11 @@ export async function runContactSubmissions(
     countOutcome(summary, "no_match");
     unfit.push({ ...cellResultOf(cell, { outcome: "no_match", reason, metadata: { provider: provider.name } }, runMeta), refund: false });
   }
-  if (unfit.length > 0 && (await watch.alive())) accountFlush(summary, await writeResults(db, "person", column.id, unfit, refunds));
+  if (unfit.length > 0 && (await watch.alive())) {
+    const flush = await writeResultsAdvancing(db, services, column, unfit, refunds);
+    accountFlush(summary, flush);
+    if (flush.released) await startReleased(services, [flush.released]);
+  }
 
   for (let start = 0; start < sendable.length; start += provider.bulk.maxBatch) {
     // Fresh: sending charges the workspace, and a deleted column must not be paid for.
@@ -279,6 +290,17 @@ const fromStoredPayload = (provider: BulkContactProvider) => (submission: Stored
  * cells, then the submission: the order every writer of cells and credits takes.
  */
 async function settleSubmission(services: Services, submissionId: string, decide: (submission: StoredSubmission) => Decision): Promise<Settled | null> {
+  const settled = await settleSubmissionLocked(services, submissionId, decide);
+  // The cells that read the ones just written, and were waiting for them, start now.
+  if (settled?.flush?.released) await startReleased(services, [settled.flush.released]);
+  return settled;
+}
+
+async function settleSubmissionLocked(
+  services: Services,
+  submissionId: string,
+  decide: (submission: StoredSubmission) => Decision,
+): Promise<(Settled & { flush: (FlushOutcome & { released: ReleasedWork | null }) | null }) | null> {
   return services.db.transaction(async (tx) => {
     const [peek] = await openSubmissions(tx, [submissionId]);
     if (!peek) return null;
@@ -305,7 +327,13 @@ async function settleSubmission(services: Services, submissionId: string, decide
     const results = submission.cells.map((cell, i) => cellResultOf(cell, answers[i]!, { runId: submission.runId, submissionId: submission.id }));
     // A deleted column took its cells with it: the submission is closed, and nothing is written.
     const flush = submission.columnId && isContactField(submission.enrichmentType)
-      ? await writeResults(tx, "person", submission.columnId, results, refundsFor(services, submission.workspaceId, submission.columnId, submission.enrichmentType))
+      ? await writeResultsAdvancing(
+          tx,
+          services,
+          { id: submission.columnId, subject: "person", workspaceId: submission.workspaceId },
+          results,
+          refundsFor(services, submission.workspaceId, submission.columnId, submission.enrichmentType),
+        )
       : null;
     return { outcomes: answers.map((a) => a.outcome), flush };
   });
@@ -345,6 +373,8 @@ async function openSubmission(
     );
     const liveIds = new Set(live.map((row) => row.cell_id));
     if (liveIds.size === 0) return { submissionId: null, sent: [], short: 0, flush: null };
+    // A budgeted column charges only what its budget still allows; the cells past it are not sent.
+    const budgetLeft = column.maxCredits === null ? null : Math.max(0, column.maxCredits - (await committedOf(tx, column.id)));
     const [recorded] = rowsOf<{ submission_id: string | null; cells: SubmissionCell[] | null }>(
       await tx.execute(sql`
         with input as (
@@ -357,7 +387,9 @@ async function openSubmission(
           select i.*, sum(${price}) over (order by i.ord) as running
           from input i where not exists (select 1 from paid p where p.cell_id = i.cell_id)
         ), affordable as (
-          select u.* from unpaid u where u.running <= (select credit_balance - credit_held from workspaces where id = ${workspaceId})
+          select u.* from unpaid u
+          where u.running <= (select credit_balance - credit_held from workspaces where id = ${workspaceId})
+            and (${budgetLeft}::bigint is null or u.running <= ${budgetLeft}::bigint)
         ), paid_cells as (
           update list_cells c set paid = ${price}, updated_at = now()
           from affordable a where c.id = a.cell_id and ${price} > 0
@@ -392,7 +424,14 @@ async function openSubmission(
     const sentTokens = new Set((recorded?.cells ?? []).map((cell) => cell.runToken));
     const sent = batch.filter((cell) => sentTokens.has(cell.runToken));
     const short = batch.filter((cell) => liveIds.has(cell.cellId) && !sentTokens.has(cell.runToken));
-    const flush = short.length > 0 ? await writeResults(tx, "person", column.id, short.map((cell) => insufficientCreditsResult(cell, runMeta)), refunds) : null;
+    const unitPrice = services.prices.costOf(run.creditAction) ?? 0;
+    // The unpaid cells were charged in batch order while both the balance and the budget covered them.
+    const shortResults = short.map((cell, index) => {
+      const result = insufficientCreditsResult(cell, runMeta);
+      const spentBefore = (sent.filter((c) => c.paid === 0).length + index + 1) * unitPrice;
+      return budgetLeft !== null && spentBefore > budgetLeft ? { ...result, error: BUDGET_EXCEEDED } : result;
+    });
+    const flush = short.length > 0 ? await writeResultsAdvancing(tx, services, column, shortResults, refunds) : null;
     return { submissionId: recorded?.submission_id ?? null, sent, short: short.length, flush };
   });
 }

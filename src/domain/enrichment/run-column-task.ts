@@ -5,6 +5,7 @@ import type { CellProvider, ProviderKind, ProviderResult } from "../../providers
 import type { Services } from "../../services";
 import { planColumn } from "../column-kinds";
 import {
+  BUDGET_EXCEEDED,
   cellResultOf,
   chargeCell,
   claimCells,
@@ -12,7 +13,6 @@ import {
   loadColumn,
   lockHeldCells,
   renewCellLeases,
-  writeResults,
   type CellResult,
   type ClaimedCell,
   type Refunds,
@@ -22,6 +22,8 @@ import { lockWorkspace } from "../credits";
 import { keepLeased } from "../lease";
 import { countOutcome, failOpenSubmissions, runContactSubmissions, sleep } from "./contacts";
 import { watchColumn, type ColumnWatch } from "./column-watch";
+import { conditionHolds, conditionNotMetResult } from "../engine/conditions";
+import { startReleased, writeResultsAdvancing } from "../engine/work";
 
 // The one runner behind every column task (sheet-ai-enrich, list-contact-enrich, list-hiring-enrich,
 // list-generic-enrich): claim the run's cells, ask the column's provider for each with bounded
@@ -181,8 +183,9 @@ async function failHeldCells(services: Services, columnId: string, ctx: TaskCont
           refund: true,
         }),
       );
-      return writeResults(tx, column.subject, column.id, results, refundsFor(column, plan.creditAction));
+      return writeResultsAdvancing(tx, services, column, results, refundsFor(column, plan.creditAction));
     });
+    if (outcome?.released) await startReleased(services, [outcome.released]);
     logger.error("column task failed for good", { ...log, error: reasonOf(error), failedCells: outcome?.written ?? 0, refunded: outcome?.refunded ?? 0 });
   } catch (cleanup) {
     logger.error("column task failed for good, and its cells could not be failed", { ...log, error: reasonOf(error), cleanupError: reasonOf(cleanup) });
@@ -268,12 +271,21 @@ class CellRun {
   /** Null when the run must stop before this cell (cancelled, column deleted); "skip" when the cell is no longer this run's. */
   private async resultFor(cell: ClaimedCell): Promise<CellResult | null | "skip"> {
     if (!(await this.watch.alive())) return null;
+    // Checked again on what was claimed: the row or a column it reads may have changed since the cell was released.
+    if (!conditionHolds(this.column, cell)) {
+      this.summary.noMatch += 1;
+      return conditionNotMetResult(cell, { runId: this.ctx.runId, attempt: this.ctx.attempt });
+    }
     if (this.chargedInTask && this.price > 0) {
       if (this.outOfCredits) return this.insufficient(cell);
       if (!(await this.watch.alive({ fresh: true }))) return null;
       // Charged once per cell: a cell that already paid (an earlier attempt, a carried-over charge) is not charged again.
       const charge = await chargeCell(this.services.db, this.column, cell, { action: this.creditAction, price: this.price });
       if (charge === "gone") return "skip";
+      if (charge === "over_budget") {
+        this.summary.insufficientCredits += 1;
+        return { ...insufficientCreditsResult(cell, { runId: this.ctx.runId, attempt: this.ctx.attempt }), error: BUDGET_EXCEEDED };
+      }
       if (charge === "insufficient") {
         this.outOfCredits = true;
         return this.insufficient(cell);
@@ -318,7 +330,9 @@ class CellRun {
     if (batch.length === 0) return this.writing;
     this.writing = this.writing.then(async () => {
       if (this.signal.aborted) return;
-      const outcome = await writeResults(this.services.db, this.column.subject, this.column.id, batch, this.refunds);
+      const outcome = await writeResultsAdvancing(this.services.db, this.services, this.column, batch, this.refunds);
+      // The cells that read these and were waiting for them start now, one batch for all of them.
+      if (outcome.released) await startReleased(this.services, [outcome.released]);
       this.summary.flushes += 1;
       this.summary.written += outcome.written;
       this.summary.refunded += outcome.refunded;

@@ -304,8 +304,9 @@ export function parseFilterParam(text: string | undefined, path: string, vocabul
 }
 
 /** The filter's JSON Schema, as the OpenAPI document describes it. */
-export function filterJsonSchema(): Record<string, unknown> {
-  const { $schema: _, ...schema } = z.toJSONSchema(standardSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+export function filterJsonSchema(vocabulary: FieldVocabulary = STANDARD_VOCABULARY): Record<string, unknown> {
+  const parser = vocabulary === STANDARD_VOCABULARY ? standardSchema : filterSchema(vocabulary);
+  const { $schema: _, ...schema } = z.toJSONSchema(parser, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
   return schema;
 }
 

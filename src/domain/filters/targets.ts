@@ -1,5 +1,5 @@
 import { sql, type SQL } from "drizzle-orm";
-import type { leads, personRows } from "../../db/schema";
+import type { companyRows, leads, personRows } from "../../db/schema";
 import type { FieldReader } from "./evaluate";
 import { ATTRIBUTE_PREFIX, type StandardField } from "./language";
 import type { FieldTable } from "./sql";
@@ -80,6 +80,52 @@ export function rowReader(row: RowFields): FieldReader {
       industry: null,
       size: null,
       email: row.email,
+      linkedinUrl: row.linkedinUrl,
+    },
+    row.attributes,
+  );
+}
+
+/**
+ * The fields of a company row of a list, over `alias` (the alias or name of list_company_rows): name
+ * and company = its name, domain, location, industry, size = employee_count, linkedinUrl, its
+ * attributes. Company rows have no first or last name, title or email: those read as empty.
+ */
+export function companyRowFieldTable(alias: string): FieldTable {
+  const row = sql`${sql.identifier(alias)}`;
+  return standardTable(
+    {
+      name: sql`${row}.name`,
+      firstName: null,
+      lastName: null,
+      title: null,
+      company: sql`${row}.name`,
+      domain: sql`${row}.domain`,
+      location: sql`${row}.location`,
+      industry: sql`${row}.industry`,
+      size: sql`${row}.employee_count::text`,
+      email: null,
+      linkedinUrl: sql`${row}.linkedin_url`,
+    },
+    sql`${row}.attributes`,
+  );
+}
+
+type CompanyRowFields = Pick<typeof companyRows.$inferSelect, "name" | "domain" | "location" | "industry" | "employeeCount" | "linkedinUrl" | "attributes">;
+
+export function companyRowReader(row: CompanyRowFields): FieldReader {
+  return standardReader(
+    {
+      name: row.name,
+      firstName: null,
+      lastName: null,
+      title: null,
+      company: row.name,
+      domain: row.domain,
+      location: row.location,
+      industry: row.industry,
+      size: row.employeeCount === null ? null : String(row.employeeCount),
+      email: null,
       linkedinUrl: row.linkedinUrl,
     },
     row.attributes,

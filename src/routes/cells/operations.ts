@@ -1,4 +1,5 @@
 import { writeCompanyCell, writePersonCell } from "../../domain/cell-store";
+import { followManualValue } from "../../domain/engine/work";
 import { defineOperation, success } from "../operation";
 import { companyCellParams, listIdParam, writeCellBody, writeCellResponse, writeCompanyCellBody } from "./schemas";
 
@@ -18,7 +19,9 @@ export const writeCell = defineOperation(
     errors: [404],
   },
   async (c) => {
-    const cell = await writePersonCell(c.var.services.db, { workspaceId: c.var.principal.workspaceId, listId: c.req.valid("param").id, ...c.req.valid("json") });
+    const input = { workspaceId: c.var.principal.workspaceId, listId: c.req.valid("param").id, ...c.req.valid("json") };
+    const { cell, hasReaders } = await writePersonCell(c.var.services.db, input);
+    if (hasReaders) await followManualValue(c.var.services, { ...input, subject: "person" });
     return c.json({ cell });
   },
 );
@@ -40,7 +43,9 @@ export const writeCompanyCellOperation = defineOperation(
   },
   async (c) => {
     const { id, cid } = c.req.valid("param");
-    await writeCompanyCell(c.var.services.db, { workspaceId: c.var.principal.workspaceId, listId: id, companyRowId: cid, ...c.req.valid("json") });
+    const input = { workspaceId: c.var.principal.workspaceId, listId: id, companyRowId: cid, ...c.req.valid("json") };
+    const { hasReaders } = await writeCompanyCell(c.var.services.db, input);
+    if (hasReaders) await followManualValue(c.var.services, { ...input, rowId: cid, subject: "company" });
     return c.json({ success: true as const });
   },
 );

@@ -17,6 +17,14 @@ const CREDIT_GATE =
   "AI and enrichment cells are priced per row (GET /api/credits/config); when the balance does not cover every row the request would queue, " +
   "the answer is 402 INSUFFICIENT_CREDITS with `required` and `balance`, and nothing is written or charged.";
 
+const ENGINE =
+  "The spreadsheet engine: a prompt may read another column of the list as `{{Column name}}` (besides the row's fields); an AI or enrichment column read " +
+  "that way is a dependency, and a row's cell runs only once the cells it reads are done (a pending cell that waits names them in `waitingOn`; if one fails, " +
+  "it ends failed UPSTREAM_FAILED and is refunded). A name that is no column and no field is a 400 UNKNOWN_REFERENCE, a loop a 400 DEPENDENCY_CYCLE. " +
+  "`autoRun` runs the column on rows added later and again on a row whose fields it reads change; `runIf` (RunCondition) runs it only on rows that match " +
+  "(the others end completed empty, \"Run condition not met\", uncharged); `maxCredits` caps what it ever spends: a request past it is a 402 BUDGET_EXCEEDED " +
+  "with `required`, `balance` and `budgetLeft`, and auto-run cells past it end failed BUDGET_EXCEEDED.";
+
 const FOLLOW_CELLS =
   "The cells are filled in the background: the answer comes at once with the cells `pending`; poll the list's cells " +
   "(GET /api/lists/{id}, GET /api/lists/{id}/companies, or preview-cells for a preview column) until none is `pending` or `processing`. " +
@@ -36,6 +44,7 @@ export const createColumnOperation = defineOperation(
         "is filled for every row of its subject at once.",
       CREDIT_GATE,
       FOLLOW_CELLS,
+      ENGINE,
       "A preview column (isPreview true) fills and charges only the list's first 3 rows, and is not listed until promoted with PATCH isPreview: false " +
         "or removed with cleanup-previews. A list can have one hiring_status column (DUPLICATE_HIRING_STATUS otherwise).",
     ].join("\n\n"),
@@ -99,8 +108,10 @@ export const updateColumnOperation = defineOperation(
     summary: "Rename, flag as a filter, move, or promote a preview column",
     description: [
       "isPreview: false promotes a preview column: it is listed from then on, and the rows its preview did not cover are filled in the background.",
+      "`autoRun`, `runIf` and `maxCredits` change how the column runs from then on (null clears `runIf` and `maxCredits`); a condition's references are resolved as on creation.",
       CREDIT_GATE,
       FOLLOW_CELLS,
+      ENGINE,
     ].join("\n\n"),
     params: columnParam,
     body: updateColumnBody,
@@ -123,10 +134,11 @@ export const deleteColumnOperation = defineOperation(
     tag: "columns",
     command: "delete",
     summary: "Delete a column and its cells",
-    description: "The credits of cells still pending are given back and the column's background work is cancelled. Built-in columns cannot be deleted (400).",
+    description:
+      "The credits of cells still pending are given back and the column's background work is cancelled. Built-in columns cannot be deleted (400); a column other columns read (by `{{name}}` or `column:<name>`) is a 409 CONFLICT naming them in `readers`.",
     params: columnParam,
     responses: { 200: { description: "Deleted", schema: success } },
-    errors: [404],
+    errors: [404, 409],
   },
   async (c) => {
     const { id, colId } = c.req.valid("param");
@@ -186,7 +198,8 @@ export const generateCellsOperation = defineOperation(
     summary: "Re-run an AI column on chosen rows",
     description: [
       "Only AI columns (source web or reasoning) can generate (NOT_AN_AI_COLUMN otherwise). Row ids that are not rows of the list and the column's subject are skipped; " +
-        "with none left nothing runs, `taskId` is null and `rowCount` 0. A row whose cell is still pending with credits already held is not charged again.",
+        "with none left nothing runs, `taskId` is null and `rowCount` 0. A row whose cell is still pending with credits already held is not charged again. " +
+        "The columns that read this one run again on those rows after it (auto-run ones on every such row, the others where they have a cell), credit-gated cell by cell.",
       CREDIT_GATE,
       FOLLOW_CELLS,
     ].join("\n\n"),

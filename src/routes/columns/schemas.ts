@@ -4,13 +4,31 @@ import { ENRICHMENT_TYPES, type Subject } from "../../domain/column-kinds";
 import { TIME_PERIODS } from "../../domain/columns";
 import { LIMITS } from "../../limits";
 import { atMost, int4, text, uuid } from "../../validation";
-import { cellSources, Column, COLUMN_SCHEMA_TYPES } from "../views";
+import { cellSources, Column, COLUMN_SCHEMA_TYPES, RunCondition, waitingOn } from "../views";
 
 export const listParam = z.object({ id: uuid().openapi({ description: "The list's id." }) });
 export const columnParam = z.object({
   id: uuid().openapi({ description: "The list's id." }),
   colId: uuid().openapi({ description: "The column's id." }),
 });
+
+// The spreadsheet engine's settings, on create and PATCH (null clears runIf and maxCredits).
+const engineSettings = {
+  autoRun: z
+    .boolean()
+    .optional()
+    .openapi({ description: "Run by itself on rows added later (single, bulk, leads joining the list) and again on a row whose fields it reads change; credit-gated per cell. Default false." }),
+  // Parsed by the domain, so that a bad condition is INVALID_FILTER with the path of its fault.
+  runIf: RunCondition.optional(),
+  maxCredits: z
+    .number()
+    .int()
+    .min(0)
+    .max(2_147_483_647)
+    .nullable()
+    .optional()
+    .openapi({ description: "The most the column may spend in total (net of refunds); a request that would pass it is a 402 BUDGET_EXCEEDED with budgetLeft." }),
+};
 
 const columnName = z.string().trim().min(1, "name must not be empty").max(LIMITS.text, atMost(LIMITS.text));
 const token = text(LIMITS.token).optional();
@@ -55,6 +73,7 @@ export const createColumnBody = z
       .boolean()
       .default(false)
       .openapi({ description: "A preview column fills only the first 3 rows and is hidden from the list's columns until promoted (PATCH with isPreview: false)." }),
+    ...engineSettings,
   })
   .superRefine((body, ctx) => {
     if (body.isDynamic && !body.enrichmentType && !body.prompt?.trim()) {
@@ -76,9 +95,10 @@ export const updateColumnBody = z
       .literal(false, { message: "isPreview can only be set to false (promoting a preview column)" })
       .optional()
       .openapi({ description: "false promotes a preview column: its remaining rows are charged and filled in the background." }),
+    ...engineSettings,
   })
   .refine((b) => Object.values(b).some((value) => value !== undefined), {
-    message: "Nothing to update: give name, isFilter, position or isPreview",
+    message: "Nothing to update: give name, isFilter, position, isPreview, autoRun, runIf or maxCredits",
   });
 
 export const generateCellsBody = z.object({
@@ -100,6 +120,7 @@ export const PreviewCell = z
     status: z.enum(cellStatuses),
     error: z.string().nullable(),
     sources: cellSources(),
+    waitingOn: waitingOn(),
   })
   .openapi("PreviewCell");
 

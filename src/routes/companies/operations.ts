@@ -1,3 +1,4 @@
+import { rowEngine } from "../../domain/engine/work";
 import { deleteCompanyRow, listCompanyRows, patchCompanyRow, upsertCompanyRows } from "../../domain/company-rows";
 import { companyRowView } from "../../domain/views";
 import { defineOperation, success } from "../operation";
@@ -38,11 +39,13 @@ export const addCompanyOperation = defineOperation(
     errors: [404],
   },
   async (c) => {
-    const [result] = await upsertCompanyRows(c.var.services.db, {
-      workspaceId: c.var.principal.workspaceId,
-      listId: c.req.valid("param").id,
-      companies: [c.req.valid("json")],
-    });
+    const engine = rowEngine(c.var.services);
+    const [result] = await upsertCompanyRows(
+      c.var.services.db,
+      { workspaceId: c.var.principal.workspaceId, listId: c.req.valid("param").id, companies: [c.req.valid("json")] },
+      engine,
+    );
+    await engine.start();
     return c.json({ company: companyRowView(result!.row), merged: !result!.created }, result!.created ? 201 : 200);
   },
 );
@@ -63,7 +66,9 @@ export const updateCompanyOperation = defineOperation(
   },
   async (c) => {
     const { id, cid } = c.req.valid("param");
-    const row = await patchCompanyRow(c.var.services.db, c.var.principal.workspaceId, id, cid, c.req.valid("json"));
+    const engine = rowEngine(c.var.services);
+    const row = await patchCompanyRow(c.var.services.db, c.var.principal.workspaceId, id, cid, c.req.valid("json"), engine);
+    await engine.start();
     return c.json({ company: companyRowView(row) });
   },
 );

@@ -1,3 +1,4 @@
+import { rowEngine } from "../../domain/engine/work";
 import * as leads from "../../domain/leads";
 import { defineOperation } from "../operation";
 import { createLeadBody, leadPage, leadResponse, listLeadsQuery, updateLeadBody } from "./schemas";
@@ -21,7 +22,9 @@ export const createLead = defineOperation(
   },
   async (c) => {
     const { services, principal } = c.var;
-    const { lead, created } = await leads.createLead(services.db, principal.workspaceId, c.req.valid("json"), services.clock.now());
+    const engine = rowEngine(services);
+    const { lead, created } = await leads.createLead(services.db, principal.workspaceId, c.req.valid("json"), services.clock.now(), engine);
+    await engine.start();
     return c.json({ lead }, created ? 201 : 200);
   },
 );

@@ -1,3 +1,4 @@
+import { rowEngine } from "../../domain/engine/work";
 import { AppError } from "../../errors";
 import {
   columnsToEnrich,
@@ -47,7 +48,9 @@ export const addRow = defineOperation(
   async (c) => {
     const { db } = c.var.services;
     const listId = c.req.valid("param").id;
-    const { results } = await upsertPersonRows(db, { workspaceId: c.var.principal.workspaceId, listId, rows: [c.req.valid("json")] });
+    const engine = rowEngine(c.var.services);
+    const { results } = await upsertPersonRows(db, { workspaceId: c.var.principal.workspaceId, listId, rows: [c.req.valid("json")] }, engine);
+    await engine.start();
     const { rowId, merged } = results[0]!;
     const row = await getPersonRow(db, listId, rowId);
     return c.json({ row: rowView(row), columnsToEnrich: await columnsToEnrich(db, listId, rowId), merged });
@@ -69,11 +72,13 @@ export const addRows = defineOperation(
     errors: [404],
   },
   async (c) => {
-    const { results, inserted, merged } = await upsertPersonRows(c.var.services.db, {
-      workspaceId: c.var.principal.workspaceId,
-      listId: c.req.valid("param").id,
-      rows: c.req.valid("json").rows,
-    });
+    const engine = rowEngine(c.var.services);
+    const { results, inserted, merged } = await upsertPersonRows(
+      c.var.services.db,
+      { workspaceId: c.var.principal.workspaceId, listId: c.req.valid("param").id, rows: c.req.valid("json").rows },
+      engine,
+    );
+    await engine.start();
     return c.json({ inserted, merged, rowIds: results.map((r) => r.rowId) });
   },
 );
@@ -122,7 +127,9 @@ export const updateRow = defineOperation(
       const message = `Unknown field: ${field}`;
       throw AppError.validation([{ path: "field", message }], message);
     }
-    await patchPersonRow(c.var.services.db, { workspaceId: c.var.principal.workspaceId, listId, rowId, field: field as PatchableField, value });
+    const engine = rowEngine(c.var.services);
+    await patchPersonRow(c.var.services.db, { workspaceId: c.var.principal.workspaceId, listId, rowId, field: field as PatchableField, value }, engine);
+    await engine.start();
     return c.json({ success: true as const });
   },
 );
