@@ -1,6 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { createApp } from "../src/app";
-import { createPostgresDb, type Db } from "../src/db/client";
+import { createPostgresDb } from "../src/db/client";
 import { columns } from "../src/db/schema";
 import { createInProcessDispatcher } from "../src/dispatch/in-process";
 import { createTriggerSdkDispatcher } from "../src/dispatch/trigger-sdk";
@@ -13,7 +13,7 @@ import { createSandboxProviders } from "../src/providers";
 import { createLogger, createServiceKit, type Services } from "../src/services";
 import { startFakeTrigger } from "../test/helpers/fake-trigger";
 import { Client } from "../test/helpers/harness";
-import { fmt, scratchDatabase } from "./support";
+import { fmt, median, scratchDatabase, seedPeople } from "./support";
 
 // Creating an AI column on a big list: POST /api/lists/{id}/columns through the in-process app with
 // real services, beside the one INSERT ... SELECT that writes the same pending cells. The request is
@@ -28,23 +28,6 @@ const CREDITS = 100 * ROWS;
 
 const AI_COLUMN = { name: "Focus", isDynamic: true, prompt: "What does this person work on?" } as const;
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-async function seedPeople(db: Db, workspaceId: string, listId: string, count: number): Promise<void> {
-  await db.execute(sql`
-    with person as (
-      select 'Person' as first_name, 'No ' || g as last_name, 'Company ' || (g % 5000) as company, 'company' || (g % 5000) || '.example' as domain
-      from generate_series(1, ${count}::int) g
-    ), lead as (
-      insert into leads (workspace_id, type, full_name, first_name, last_name, title, company_name, company_domain)
-      select ${workspaceId}::uuid, 'person', first_name || ' ' || last_name, first_name, last_name, 'Engineer', company, domain from person
-      returning id, full_name, first_name, last_name, title, company_name, company_domain
-    )
-    insert into list_rows (list_id, workspace_id, lead_id, full_name, first_name, last_name, role, company, domain, name_key)
-    select ${listId}::uuid, ${workspaceId}::uuid, id, full_name, first_name, last_name, title, company_name, company_domain, lower(full_name)
-    from lead`);
-  await db.execute(sql`vacuum analyze leads, list_rows`);
-}
 
 /**
  * Counts what a postgres.js client sends, from its `debug` hook, which fires once per statement as it

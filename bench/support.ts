@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import http from "node:http";
 import postgres from "postgres";
+import { sql } from "drizzle-orm";
 import { createPostgresDb, type Db } from "../src/db/client";
 import { migrateDatabase } from "../src/db/migrate";
 
@@ -116,3 +117,22 @@ export function httpClient(baseUrl: string, sockets: number, headers: Record<str
 }
 
 export const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+export const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** `count` person rows (and their leads) in one statement, the way a big import leaves them, then analysed. */
+export async function seedPeople(db: Db, workspaceId: string, listId: string, count: number): Promise<void> {
+  await db.execute(sql`
+    with person as (
+      select 'Person' as first_name, 'No ' || g as last_name, 'Company ' || (g % 5000) as company, 'company' || (g % 5000) || '.example' as domain
+      from generate_series(1, ${count}::int) g
+    ), lead as (
+      insert into leads (workspace_id, type, full_name, first_name, last_name, title, company_name, company_domain)
+      select ${workspaceId}::uuid, 'person', first_name || ' ' || last_name, first_name, last_name, 'Engineer', company, domain from person
+      returning id, full_name, first_name, last_name, title, company_name, company_domain
+    )
+    insert into list_rows (list_id, workspace_id, lead_id, full_name, first_name, last_name, role, company, domain, name_key)
+    select ${listId}::uuid, ${workspaceId}::uuid, id, full_name, first_name, last_name, title, company_name, company_domain, lower(full_name)
+    from lead`);
+  await db.execute(sql`vacuum analyze leads, list_rows`);
+}

@@ -152,6 +152,42 @@ describe("column references", () => {
     expect(b.dependsOn).toEqual([a.id]);
   });
 
+  it("lets only one of two concurrent changes that would close a loop through", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const listId = await newList(client);
+    const a = await aiColumn(client, listId, { name: "A", prompt: "First {{name}}", autoRun: true });
+    const b = await aiColumn(client, listId, { name: "B", prompt: "Second {{name}}", autoRun: true });
+    const answers = await Promise.all([
+      client.patch(`/api/lists/${listId}/columns/${a.id}`, { runIf: { all: [{ field: "column:B", op: "is_not_empty" }] } }),
+      client.patch(`/api/lists/${listId}/columns/${b.id}`, { runIf: { all: [{ field: "column:A", op: "is_not_empty" }] } }),
+    ]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 400]);
+    expect(answers.find((answer) => answer.status === 400)!.body.code).toBe("DEPENDENCY_CYCLE");
+    const stored = await h.db.select({ id: columns.id, dependsOn: columns.dependsOn }).from(columns).where(sql`${columns.id} in (${a.id}, ${b.id})`);
+    expect(stored.filter((column) => column.dependsOn.length > 0)).toHaveLength(1);
+    await addRows(client, listId, ["Ada Lovelace"]);
+    await settle();
+    expect([...(await cellsOf(a.id)), ...(await cellsOf(b.id))].map((cell) => cell.status)).toEqual(["completed", "completed"]);
+  });
+
+  it("keeps what a column's names meant when a column it reads is renamed, also across later changes", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const listId = await newList(client);
+    const score = (await client.post(`/api/lists/${listId}/columns`, { name: "Score", isDynamic: false })).body.column;
+    const reader = await aiColumn(client, listId, { name: "Verdict", prompt: "Judge {{Score}}" });
+    expect((await client.patch(`/api/lists/${listId}/columns/${score.id}`, { name: "Rating" })).status).toBe(200);
+    const changed = await client.patch(`/api/lists/${listId}/columns/${reader.id}`, { autoRun: true });
+    expect(changed.status).toBe(200);
+    await client.post(`/api/lists/${listId}/columns`, { name: "Score", isDynamic: false });
+    expect((await client.patch(`/api/lists/${listId}/columns/${reader.id}`, { maxCredits: 50 })).status).toBe(200);
+    const [stored] = await h.db.select({ refs: columns.refs }).from(columns).where(eq(columns.id, reader.id));
+    expect(stored!.refs).toEqual([{ name: "score", columnId: score.id }]);
+    const [rowId] = await addRows(client, listId, ["Ada Lovelace"]);
+    expect((await client.put(`/api/lists/${listId}/cells`, { rowId, columnId: score.id, value: "nine" })).status).toBe(200);
+    await settle();
+    expect((await cellsOf(reader.id)).map((cell) => cell.value)).toEqual(["<Judge nine>"]);
+  });
+
   it("fails the dependent cells of a row whose upstream cell failed, UPSTREAM_FAILED, refunded", async () => {
     const client = await h.seedWorkspace({ credits: 100 });
     const listId = await newList(client);

@@ -117,6 +117,8 @@ export async function queueColumnWork(
     maxCredits: number | null;
     /** Its cells wait for their row's inputs or condition before a task may take them. */
     advancing: boolean;
+    /** Settles `maxCredits` and `advancing` under the workspace lock, before anything is checked or written; throws to abort. */
+    prepare?: (tx: Tx) => Promise<{ maxCredits: number | null; advancing: boolean }>;
   },
 ): Promise<QueueOutcome> {
   const { db, dispatcher, prices, logger, work } = services;
@@ -125,21 +127,22 @@ export async function queueColumnWork(
   const chargedAtDispatch = plan.kind !== "static" && !plan.chargedInTask;
 
   const { column, rowIds, queuedIds, tokens, hold, followOn } = await db.transaction(async (tx) => {
-    const { balance, available } = await lockWorkspace(tx, input.workspaceId);
+    const { available } = await lockWorkspace(tx, input.workspaceId);
+    const { maxCredits, advancing } = input.prepare ? await input.prepare(tx) : input;
     const rows = plan.kind === "static" ? [] : await selectRowsToQueue(tx, input.listId, input.subject, input.columnId ?? null, input.scope);
     // Contact columns are charged in the task, per row sent; the gate still asks for all of them.
     const priced = chargedAtDispatch ? rows.filter((row) => !row.carried).length : rows.length;
     const required = price * priced;
     if (required > available) throw AppError.insufficientCredits(required, available);
-    if (input.maxCredits !== null && required > 0) {
-      const budgetLeft = Math.max(0, input.maxCredits - (input.columnId ? await committedOf(tx, input.columnId) : 0));
-      if (required > budgetLeft) throw budgetExceeded(required, balance, budgetLeft);
+    if (maxCredits !== null && required > 0) {
+      const budgetLeft = Math.max(0, maxCredits - (input.columnId ? await committedOf(tx, input.columnId) : 0));
+      if (required > budgetLeft) throw budgetExceeded(required, available, budgetLeft);
     }
 
     const column = await input.write(tx);
     const none = { column, rowIds: [] as string[], queuedIds: [] as string[], tokens: null, hold: null, followOn: null };
     if (plan.kind === "static" || rows.length === 0) return none;
-    const options = { hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null, leaseMs: work.leaseMs, unreleased: input.advancing };
+    const options = { hold: chargedAtDispatch && price > 0 ? { price, action: plan.creditAction } : null, leaseMs: work.leaseMs, unreleased: advancing };
     const ids = rows.map((row) => row.rowId);
     let queuedIds: string[];
     let tokens: string[] | null = null;
@@ -157,10 +160,10 @@ export async function queueColumnWork(
       tokens = queued.queued.map((cell) => cell.runToken);
       hold = queued.hold;
     }
-    const listColumns = input.advancing || input.columnId ? await loadEngineColumns(tx, input.listId) : [];
+    const listColumns = advancing || input.columnId ? await loadEngineColumns(tx, input.listId) : [];
     // Cells that wait for their inputs (or whose condition does not hold) are not dispatched now.
     let dispatchIds = queuedIds;
-    if (input.advancing && queuedIds.length > 0) {
+    if (advancing && queuedIds.length > 0) {
       const released = await advanceQueued(tx, services, {
         workspaceId: input.workspaceId,
         listId: input.listId,
@@ -329,18 +332,22 @@ export async function updateColumn(
   if (patch.isFilter !== undefined) changes.isFilter = patch.isFilter;
   if (patch.position !== undefined) changes.position = patch.position;
   if (patch.isPreview === false) changes.isPreview = false;
-  const engine =
-    patch.autoRun !== undefined || patch.runIf !== undefined || patch.maxCredits !== undefined
-      ? await engineFieldsOf(db, {
-          listId,
-          self: { id: current.id, name: patch.name ?? current.name, subject: current.subject },
-          prompt: current.prompt,
-          fills: planColumn(current).kind !== "static",
-          given: { autoRun: patch.autoRun, runIf: patch.runIf, maxCredits: patch.maxCredits },
-          current: { autoRun: current.autoRun, runIf: current.runIf, maxCredits: current.maxCredits },
-        })
-      : null;
-  if (engine) Object.assign(changes, engine);
+  // The engine's settings are resolved and written under the workspace lock, as every column
+  // write that can add a dependency, so that two changes cannot each pass the loop check against the other.
+  const engineChange = patch.autoRun !== undefined || patch.runIf !== undefined || patch.maxCredits !== undefined;
+  const resolveEngine = async (tx: Queryable) => {
+    const locked = await requireColumn(tx, workspaceId, listId, columnId);
+    const engine = await engineFieldsOf(tx, {
+      listId,
+      self: { id: locked.id, name: patch.name ?? locked.name, subject: locked.subject },
+      prompt: locked.prompt,
+      fills: planColumn(locked).kind !== "static",
+      given: { autoRun: patch.autoRun, runIf: patch.runIf, maxCredits: patch.maxCredits },
+      current: { autoRun: locked.autoRun, runIf: locked.runIf, maxCredits: locked.maxCredits, refs: locked.refs },
+    });
+    Object.assign(changes, engine);
+    return engine;
+  };
 
   const write = async (tx: Queryable) => {
     const [column] = await tx.update(columns).set(changes).where(and(eq(columns.id, columnId), eq(columns.listId, listId))).returning();
@@ -348,8 +355,17 @@ export async function updateColumn(
     return column;
   };
 
-  if (patch.isPreview === false && current.isPreview) requireConfiguredProvider(services.providers, providerKindOf(current));
-  if (!(patch.isPreview === false && current.isPreview)) return columnViewOf(db, await write(db));
+  const promoting = patch.isPreview === false && current.isPreview;
+  if (promoting) requireConfiguredProvider(services.providers, providerKindOf(current));
+  if (!promoting) {
+    if (!engineChange) return columnViewOf(db, await write(db));
+    const column = await db.transaction(async (tx) => {
+      await lockWorkspace(tx, workspaceId);
+      await resolveEngine(tx);
+      return write(tx);
+    });
+    return columnViewOf(db, column);
+  }
   const { column } = await queueColumnWork(services, {
     workspaceId,
     listId,
@@ -358,8 +374,14 @@ export async function updateColumn(
     scope: { kind: "uncovered", columnId },
     columnId,
     write,
-    maxCredits: engine ? engine.maxCredits : current.maxCredits,
-    advancing: needsAdvancing(engine ?? { dependsOn: current.dependsOn, runIf: current.runIf }),
+    maxCredits: current.maxCredits,
+    advancing: needsAdvancing(current),
+    prepare: engineChange
+      ? async (tx) => {
+          const engine = await resolveEngine(tx);
+          return { maxCredits: engine.maxCredits, advancing: needsAdvancing(engine) };
+        }
+      : undefined,
   });
   return columnViewOf(db, column);
 }

@@ -122,26 +122,31 @@ export async function recoverExpiredWork(services: Services, options: { workspac
  */
 async function advanceStaleCells(services: Services, workspaceId: string | undefined, summary: RecoverySummary): Promise<void> {
   const { db, work } = services;
-  const ofWorkspace = workspaceId ? sql`and list_id in (select id from lists where workspace_id = ${workspaceId})` : sql``;
-  const stale = rowsOf<{ list_id: string; workspace_id: string; subject: Subject; column_ids: string[] }>(
+  const ofWorkspace = workspaceId ? sql`and c.list_id in (select id from lists where workspace_id = ${workspaceId})` : sql``;
+  // Only cells none of whose inputs is still open: a cell that waits on work under way is fine.
+  const stuck = (subject: Subject) => {
+    const { cells, rowKey } = SUBJECT_TABLES[subject];
+    return sql`
+      select c.list_id, c.column_id, c.${rowKey} as row_id from ${cells} c
+      where c.status = 'pending' and c.lease_expires_at is null and c.updated_at < now() - ${work.leaseMs} * interval '1 millisecond'
+        ${ofWorkspace}
+        and not exists (select 1 from unnest(c.waiting_on) as w(dep)
+                        join ${cells} u on u.column_id = w.dep and u.${rowKey} = c.${rowKey}
+                        where u.status in ${OPEN_CELL})
+      limit ${PER_SWEEP * 100}`;
+  };
+  const stale = rowsOf<{ list_id: string; workspace_id: string; subject: Subject; column_ids: string[]; row_ids: string[] }>(
     await db.execute(sql`
-      select s.list_id, l.workspace_id, s.subject, s.column_ids from (
-        (select list_id, 'person' as subject, json_agg(distinct column_id) as column_ids from list_cells
-         where status = 'pending' and lease_expires_at is null and updated_at < now() - ${work.leaseMs} * interval '1 millisecond'
-           ${ofWorkspace}
-         group by list_id limit ${PER_SWEEP})
-        union all
-        (select list_id, 'company' as subject, json_agg(distinct column_id) as column_ids from list_company_cells
-         where status = 'pending' and lease_expires_at is null and updated_at < now() - ${work.leaseMs} * interval '1 millisecond'
-           ${ofWorkspace}
-         group by list_id limit ${PER_SWEEP})
-      ) s join lists l on l.id = s.list_id`),
+      select s.list_id, l.workspace_id, s.subject, json_agg(distinct s.column_id) as column_ids, json_agg(distinct s.row_id) as row_ids
+      from ((select *, 'person' as subject from (${stuck("person")}) p) union all (select *, 'company' as subject from (${stuck("company")}) c)) s
+      join lists l on l.id = s.list_id
+      group by s.list_id, l.workspace_id, s.subject`),
   );
   for (const list of stale) {
     try {
       const released = await db.transaction(async (tx) => {
         await lockWorkspace(tx, list.workspace_id);
-        return advanceQueued(tx, services, { workspaceId: list.workspace_id, listId: list.list_id, subject: list.subject, columnIds: list.column_ids, rowIds: null });
+        return advanceQueued(tx, services, { workspaceId: list.workspace_id, listId: list.list_id, subject: list.subject, columnIds: list.column_ids, rowIds: list.row_ids });
       });
       summary.cellsRedispatched += released.length;
       await startReleased(services, [{ workspaceId: list.workspace_id, subject: list.subject, released, holds: [] }]);

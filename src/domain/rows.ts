@@ -509,6 +509,7 @@ export async function patchPersonRow(
     await lockListMembers(tx, workspaceId, listId);
     const row = await getPersonRow(tx, listId, rowId);
     const set: Partial<typeof personRows.$inferInsert> = {};
+    let link: CompanyLink | null = null;
     switch (field) {
       case "name": {
         const { first, last } = splitName(value);
@@ -521,7 +522,10 @@ export async function patchPersonRow(
         break;
       case "company":
         Object.assign(set, { company: value, companyKey: textKey(value) });
-        if (value && !row.companyRowId) set.companyRowId = await companyRowFor(tx, workspaceId, listId, value, row.domain);
+        if (value && !row.companyRowId) {
+          link = await companyRowFor(tx, workspaceId, listId, value, row.domain);
+          set.companyRowId = link.id;
+        }
         break;
       case "location":
         Object.assign(set, { location: value, locationKey: textKey(value) });
@@ -529,7 +533,10 @@ export async function patchPersonRow(
       case "domain": {
         const domain = domainKey(value);
         set.domain = domain;
-        if (domain) set.companyRowId = await carryDomain(tx, workspaceId, listId, row, domain);
+        if (domain) {
+          link = await carryDomain(tx, workspaceId, listId, row, domain);
+          set.companyRowId = link.id;
+        }
         break;
       }
       case "linkedin": {
@@ -557,13 +564,13 @@ export async function patchPersonRow(
     }
     await syncBuiltInCells(tx, [rowId]);
     const changedFields = Object.entries(PATCH_READS[field]).filter(([column]) => (row as Record<string, unknown>)[column] !== (set as Record<string, unknown>)[column]).map(([, read]) => read);
-    const companyRowId = set.companyRowId ?? row.companyRowId;
     await engine?.rowsChanged(tx, {
       listId,
+      added: { company: link?.created ? [link.id] : [] },
       changed: [
         ...(changedFields.length > 0 ? [{ subject: "person" as const, rowId, fields: [...new Set(changedFields)] }] : []),
         // A domain carried to the company row changes that row's domain too.
-        ...(field === "domain" && set.domain && companyRowId ? [{ subject: "company" as const, rowId: companyRowId, fields: ["domain"] }] : []),
+        ...(link?.moved ? [{ subject: "company" as const, rowId: link.id, fields: ["domain"] }] : []),
       ],
     });
   });
@@ -581,15 +588,18 @@ const PATCH_READS: Record<PatchableField, Record<string, string>> = {
 
 const linkedinConflict = () => new AppError("CONFLICT", "Another row of this list has this LinkedIn URL");
 
-async function companyRowFor(tx: Queryable, workspaceId: string, listId: string, name: string, domain: string | null) {
+/** How a person row's change touched the list's company rows: the one it links to, and whether that was created or had its domain changed. */
+type CompanyLink = { id: string; created: boolean; moved: boolean };
+
+async function companyRowFor(tx: Queryable, workspaceId: string, listId: string, name: string, domain: string | null): Promise<CompanyLink> {
   const [company] = await upsertCompanyRows(tx, { workspaceId, listId, companies: [{ name, domain }] });
-  return company!.row.id;
+  return { id: company!.row.id, created: company!.created, moved: false };
 }
 
 /** The company row the row links to once its domain is `domain`. */
-async function carryDomain(tx: Queryable, workspaceId: string, listId: string, row: PersonRow, domain: string): Promise<string> {
+async function carryDomain(tx: Queryable, workspaceId: string, listId: string, row: PersonRow, domain: string): Promise<CompanyLink> {
   if (!row.companyRowId) return companyRowFor(tx, workspaceId, listId, row.company ?? domain, domain);
-  const moved = rowsOf<{ id: string }>(
+  const [link] = rowsOf<{ id: string; moved: boolean }>(
     await tx.execute(sql`
       with holder as (
         select id from list_company_rows where list_id = ${listId} and domain = ${domain}
@@ -598,9 +608,9 @@ async function carryDomain(tx: Queryable, workspaceId: string, listId: string, r
         where id = ${row.companyRowId} and not exists (select 1 from holder) and domain is distinct from ${domain}
         returning id
       )
-      select coalesce((select id from holder), ${row.companyRowId}::uuid) as id`),
+      select coalesce((select id from holder), ${row.companyRowId}::uuid) as id, exists (select 1 from moved) as moved`),
   );
-  return moved[0]!.id;
+  return { id: link!.id, created: false, moved: link!.moved };
 }
 
 /** Deletes the list's rows among `rowIds` (others are ignored); their cells cascade. */

@@ -39,9 +39,11 @@ export const errorEnvelope = z
     issues: z
       .array(z.object({ path: z.string(), message: z.string() }))
       .optional()
-      .openapi({ description: "VALIDATION_ERROR, INVALID_FILTER: each fault with the dotted path of the input it concerns." }),
-    required: z.number().int().optional().openapi({ description: "INSUFFICIENT_CREDITS: the credits the request needs." }),
-    balance: z.number().int().optional().openapi({ description: "INSUFFICIENT_CREDITS: the credits available now." }),
+      .openapi({ description: "VALIDATION_ERROR, INVALID_FILTER, UNKNOWN_REFERENCE: each fault with the dotted path of the input it concerns." }),
+    required: z.number().int().optional().openapi({ description: "INSUFFICIENT_CREDITS, BUDGET_EXCEEDED: the credits the request needs." }),
+    balance: z.number().int().optional().openapi({ description: "INSUFFICIENT_CREDITS, BUDGET_EXCEEDED: the credits available now." }),
+    budgetLeft: z.number().int().optional().openapi({ description: "BUDGET_EXCEEDED: what the column's maxCredits still allows." }),
+    cycle: z.array(z.string()).optional().openapi({ description: "DEPENDENCY_CYCLE: the names of the columns along the loop, the first again at the end." }),
     retryAfter: z.number().int().optional().openapi({ description: "RATE_LIMITED, UNAVAILABLE: seconds to wait (also the Retry-After header)." }),
   })
   // Some codes carry more context (e.g. CONFLICT's `reason`, DISPATCH_FAILED's `enrichmentRunId`).
@@ -51,7 +53,7 @@ export const errorEnvelope = z
 const ERROR_DESCRIPTIONS: Record<ErrorStatus, string> = {
   400: "The request is invalid (VALIDATION_ERROR with `issues`, or a rule of this operation).",
   401: "Missing or invalid API key (UNAUTHORIZED).",
-  402: "Not enough credits (INSUFFICIENT_CREDITS with `required` and `balance`); nothing was written or charged.",
+  402: "Not enough credits (INSUFFICIENT_CREDITS with `required` and `balance`), or past a column's budget (BUDGET_EXCEEDED, also with `budgetLeft`); nothing was written or charged.",
   404: "The resource does not exist in the caller's workspace (NOT_FOUND).",
   409: "The request conflicts with the resource's state (CONFLICT, IDEMPOTENCY_KEY_REUSED).",
   410: "The event id is too old to replay from (CURSOR_EXPIRED): reload, then reconnect without it.",

@@ -5,6 +5,9 @@ import type { Subject } from "../column-kinds";
 import { settleManyCtes } from "../credits";
 import { leaseFromNow, OPEN_CELL, SUBJECT_TABLES } from "./tables";
 
+/** Ids as one uuid[] parameter. */
+const uuidArray = (ids: readonly string[]) => sql`(select coalesce(array_agg(v::uuid), '{}'::uuid[]) from jsonb_array_elements_text(${jsonParam(ids)}) as v)`;
+
 // The spreadsheet engine's cell states, between queued and claimed. A queued cell of a column that
 // reads other columns, or has a run condition, starts *unreleased* (pending, no lease: no task may
 // claim it, recovery does not re-dispatch it). Advancing looks at its row's inputs:
@@ -114,10 +117,18 @@ async function advanceRound(tx: Queryable, input: AdvanceInput): Promise<{ relea
     await tx.execute(sql`
       with candidate as (
         select c.id, c.column_id, c.${rowKey} as row_id, c.run_token, c.paid::bigint as paid, c.hold_id, c.waiting_on, col.depends_on
-        from ${cells} c join list_columns col on col.id = c.column_id
+        from ${
+          // Given rows, each (column, row) cell is looked up by the cells' unique index, so a flush's
+          // work follows its own rows, not the size of the list.
+          input.rowIds
+            ? sql`unnest(${uuidArray(input.columns.map((c) => c.id))}) as t(column_id)
+                  cross join unnest(${uuidArray(input.rowIds)}) as w(row_id)
+                  join ${cells} c on c.column_id = t.column_id and c.${rowKey} = w.row_id`
+            : sql`${cells} c`
+        }
+        join list_columns col on col.id = c.column_id
         where c.list_id = ${input.listId} and c.column_id in ${uuidSet(input.columns.map((c) => c.id))}
           and c.status = 'pending' and c.lease_expires_at is null
-          ${input.rowIds ? sql`and c.${rowKey} in ${uuidSet(input.rowIds)}` : sql``}
         order by c.id
         for update of c
       ), decided as (
@@ -178,7 +189,13 @@ export const committedCredits = (columnId: SQL) => sql`(
   + coalesce((select sum(h.amount) from credit_holds h where h.column_id = ${columnId} and h.settled_at is null), 0))`;
 
 /** A column that follow-on cells are queued for, with what one of its cells costs now (0 when charged in the task). */
-export type FollowOnColumn = { id: string; price: number; creditAction: string };
+export type FollowOnColumn = {
+  id: string;
+  price: number;
+  creditAction: string;
+  /** Where the column stands in the cut: the columns it reads come first, so credits go to inputs before what reads them. */
+  order: number;
+};
 
 export type Enqueued = {
   /** One credit hold per column that held anything: captured once the work is dispatched. */
@@ -192,12 +209,12 @@ export type Enqueued = {
 /**
  * Queues follow-on cells (auto-run rows, re-runs of dependents, changed inputs) for `targets`, in one
  * statement whatever the number of cells and columns, credit-gated cell by cell instead of all or
- * nothing: by column position, then row position, each cell is queued while its column's budget and
+ * nothing: by column (inputs before their readers, then position), then row position, each cell is queued while its column's budget and
  * what the workspace may spend (`available`) still cover it, and ends failed BUDGET_EXCEEDED or
  * INSUFFICIENT_CREDITS (nothing charged) otherwise. Queued cells are unreleased (advance them next)
- * and hold their credits under one hold per column. A target whose cell is open keeps its credits:
- * still queued, it goes back to unreleased (to wait for the inputs being re-run); already taken by a
- * task (processing), it is left to finish. Call it with the workspace locked.
+ * and hold their credits under one hold per column. A target whose cell is open keeps its credits
+ * and goes back to unreleased (to run on the inputs being re-run; taken by a task, under a new token,
+ * so that task's stale result never lands). Call it with the workspace locked.
  */
 export async function enqueueFollowOnCells(
   tx: Queryable,
@@ -206,17 +223,17 @@ export async function enqueueFollowOnCells(
   const none: Enqueued = { holds: [], queued: 0, overBudget: 0, overBalance: 0 };
   if (input.targets.length === 0 || input.columns.length === 0) return none;
   const { cells, rows, rowKey } = SUBJECT_TABLES[input.subject];
-  const prices = input.columns.map((c) => ({ column_id: c.id, price: c.price, action: c.creditAction }));
+  const prices = input.columns.map((c) => ({ column_id: c.id, price: c.price, action: c.creditAction, ord: c.order }));
   const targets = input.targets.map((t) => ({ column_id: t.columnId, row_id: t.rowId }));
   const [outcome] = rowsOf<{ holds: Array<{ id: string; column_id: string; amount: number }> | null; queued: string | number; over_budget: string | number; over_balance: string | number }>(
     await tx.execute(sql`
       with target as (
-        select distinct on (t.column_id, t.row_id) t.column_id, t.row_id, col.position as col_pos, r.position as row_pos,
+        select distinct on (t.column_id, t.row_id) t.column_id, t.row_id, p.ord as col_pos, r.position as row_pos,
                p.price, p.action, col.max_credits
         from jsonb_to_recordset(${jsonParam(targets)}) as t(column_id uuid, row_id uuid)
         join list_columns col on col.id = t.column_id and col.list_id = ${input.listId}
         join ${rows} r on r.id = t.row_id and r.list_id = ${input.listId}
-        join jsonb_to_recordset(${jsonParam(prices)}) as p(column_id uuid, price int, action text) on p.column_id = t.column_id
+        join jsonb_to_recordset(${jsonParam(prices)}) as p(column_id uuid, price int, action text, ord int) on p.column_id = t.column_id
         where not exists (select 1 from ${cells} o where o.column_id = t.column_id and o.${rowKey} = t.row_id and o.status in ${OPEN_CELL})
       ), spent as (
         select s.column_id, ${committedCredits(sql`s.column_id`)} as committed
@@ -259,11 +276,14 @@ export async function enqueueFollowOnCells(
         where id = ${input.workspaceId} and exists (select 1 from hold)
         returning id
       ), held_back as (
-        -- A target still queued (not yet taken by a task) keeps its credits and its token, and goes
-        -- back to unreleased, so that it waits for the inputs being re-run now.
-        update ${cells} c set lease_expires_at = null, lease_owner = null, updated_at = now()
+        -- A target still open keeps its credits and goes back to unreleased, so that it runs (again)
+        -- on the inputs being re-run now. One a task is working on gets a new token: that task's
+        -- result, made from the old inputs, is then stale and never lands.
+        update ${cells} c
+        set status = 'pending', lease_expires_at = null, lease_owner = null, waiting_on = '{}'::uuid[],
+            run_token = case when c.status = 'processing' then uuid_generate_v7() else c.run_token end, updated_at = now()
         from jsonb_to_recordset(${jsonParam(targets)}) as t(column_id uuid, row_id uuid)
-        where c.column_id = t.column_id and c.${rowKey} = t.row_id and c.status = 'pending' and c.lease_expires_at is not null
+        where c.column_id = t.column_id and c.${rowKey} = t.row_id and c.status in ${OPEN_CELL} and c.lease_expires_at is not null
         returning 1
       )
       select (select json_agg(json_build_object('id', id, 'column_id', column_id, 'amount', amount)) from hold) as holds,

@@ -13,8 +13,10 @@ export type EngineFields = ColumnInputs & { autoRun: boolean; runIf: Filter | nu
 /**
  * The engine fields of a column being created (no `current`) or changed: `autoRun`, `runIf` and
  * `maxCredits` as given (undefined keeps the current value, null clears it), and the references of
- * its prompt and condition resolved against the list's columns. A column nothing fills (a manual
- * column) takes none of them: 400.
+ * its prompt and condition resolved against the list's columns (a changed column keeps what its
+ * names meant before, so a rename of a column it reads changes nothing). A column nothing fills (a
+ * manual column) takes none of them: 400. Call it under the workspace lock when the column is written
+ * in the same transaction, so that two changes cannot each pass the loop check against the other.
  */
 export async function engineFieldsOf(
   db: Queryable,
@@ -25,7 +27,7 @@ export async function engineFieldsOf(
     /** Whether a task fills the column (AI or enrichment). */
     fills: boolean;
     given: { autoRun?: boolean; runIf?: unknown; maxCredits?: number | null };
-    current?: Pick<EngineFields, "autoRun" | "runIf" | "maxCredits">;
+    current?: Pick<EngineFields, "autoRun" | "runIf" | "maxCredits" | "refs">;
   },
 ): Promise<EngineFields> {
   const { given, current } = input;
@@ -38,7 +40,7 @@ export async function engineFieldsOf(
   const runIf = given.runIf === undefined ? (current?.runIf ?? null) : given.runIf === null ? null : parseRunIf(given.runIf, "runIf");
   const reading = placeholdersOf(input.prompt).length > 0 || runIf !== null;
   const listColumns: EngineColumn[] = reading ? await loadEngineColumns(db, input.listId) : [];
-  const inputs = resolveInputs({ self: input.self, prompt: input.prompt, runIf, listColumns });
+  const inputs = resolveInputs({ self: input.self, prompt: input.prompt, runIf, listColumns, known: current?.refs });
   return {
     ...inputs,
     autoRun: given.autoRun ?? current?.autoRun ?? false,

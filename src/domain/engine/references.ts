@@ -43,8 +43,11 @@ export function resolveInputs(input: {
   prompt: string | null;
   runIf: Filter | null;
   listColumns: readonly ListColumn[];
+  /** What the column resolved its names to before (a change of a column keeps them, even after a rename). */
+  known?: ReadonlyArray<{ name: string; columnId: string }>;
 }): ColumnInputs {
   const { self, listColumns } = input;
+  const byIdAll = new Map(listColumns.map((c) => [c.id, c]));
   const refs = new Map<string, string>();
   const reads = new Set<string>();
   const unknown: ValidationIssue[] = [];
@@ -64,7 +67,9 @@ export function resolveInputs(input: {
       });
     }
     const candidates = byName.get(key) ?? [];
-    const column = key === columnKey(self.name) ? undefined : candidates.find((c) => c.subject === self.subject && !c.isPreview);
+    const knownId = input.known?.find((ref) => ref.name === key)?.columnId;
+    const known = knownId && knownId !== self.id ? byIdAll.get(knownId) : undefined;
+    const column = known ?? (key === columnKey(self.name) ? undefined : candidates.find((c) => c.subject === self.subject && !c.isPreview));
     if (column?.builtInKey) {
       const mirrored = BUILT_IN_FIELDS[column.builtInKey] ?? null;
       if (mirrored) reads.add(mirrored);
@@ -118,7 +123,8 @@ function requireNoCycle(self: { id: string; name: string }, dependsOn: readonly 
   const done = new Set<string>();
   const visit = (id: string): string[] | null => {
     if (id === self.id && path.length > 0) return [...path, id];
-    if (done.has(id)) return null;
+    // A loop among other columns (none can be stored, but a check must end whatever it meets).
+    if (done.has(id) || path.includes(id)) return null;
     path.push(id);
     for (const next of edges(id)) {
       const cycle = visit(next);

@@ -181,10 +181,11 @@ export async function queueFollowOn(
   if (pairs.length === 0 && existingOnly.length === 0) return noWork(input.workspaceId, input.subject);
   const targets = existingOnly.length > 0 ? [...pairs, ...(await existingCells(tx, input.subject, existingOnly))] : pairs;
   const involved = [...new Set(targets.map((t) => t.columnId))].map((id) => byId.get(id)!);
+  const order = cutOrder(input.listColumns);
   const followOn: FollowOnColumn[] = involved.map((column) => {
     const plan = planColumn(column);
     const price = plan.kind === "static" || plan.chargedInTask ? 0 : (services.prices.costOf(plan.creditAction) ?? 0);
-    return { id: column.id, price, creditAction: creditActionOf(column) };
+    return { id: column.id, price, creditAction: creditActionOf(column), order: order.get(column.id)! };
   });
   const { available } = await lockWorkspace(tx, input.workspaceId);
   const enqueued = await enqueueFollowOnCells(tx, {
@@ -208,6 +209,24 @@ export async function queueFollowOn(
     listColumns: input.listColumns,
   });
   return { workspaceId: input.workspaceId, released, holds: enqueued.holds.map((h) => h.id), subject: input.subject };
+}
+
+/** Columns in the order credits go to them: each after the columns it reads, then by position. */
+function cutOrder(listColumns: readonly EngineColumn[]): Map<string, number> {
+  const depth = new Map<string, number>();
+  const byId = new Map(listColumns.map((c) => [c.id, c]));
+  const depthOf = (id: string, seen: Set<string>): number => {
+    const known = depth.get(id);
+    if (known !== undefined) return known;
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    const deps = byId.get(id)?.dependsOn ?? [];
+    const value = deps.length === 0 ? 0 : 1 + Math.max(...deps.map((dep) => depthOf(dep, seen)));
+    depth.set(id, value);
+    return value;
+  };
+  const sorted = [...listColumns].sort((a, b) => depthOf(a.id, new Set()) - depthOf(b.id, new Set()));
+  return new Map(sorted.map((c, index) => [c.id, index]));
 }
 
 async function existingCells(tx: Queryable, subject: Subject, wanted: readonly CellRef[]): Promise<CellRef[]> {
@@ -262,7 +281,9 @@ async function startOne(services: Services, work: ReleasedWork): Promise<void> {
         await lockWorkspace(tx, work.workspaceId);
         for (const column of group) {
           const rowKey = column.subject === "person" ? sql.raw("row_id") : sql.raw("company_row_id");
-          const ofWork = work.holds.length > 0 ? sql`or c.hold_id in ${uuidSet(work.holds)}` : sql``;
+          // The cells of this dispatch, and those of the work still waiting under its holds (released
+          // ones another flush dispatched are that dispatch's).
+          const ofWork = work.holds.length > 0 ? sql`or (c.hold_id in ${uuidSet(work.holds)} and c.lease_expires_at is null)` : sql``;
           await failOpenCells(
             tx,
             column,

@@ -96,7 +96,7 @@ export async function runContactSubmissions(
   for (const cell of fresh) {
     if (!conditionHolds(column, cell)) {
       countOutcome(summary, "no_match");
-      unfit.push({ ...conditionNotMetResult(cell, runMeta), refund: false });
+      unfit.push(conditionNotMetResult(cell, runMeta));
       continue;
     }
     const reason = cell.row.subject === "person" ? provider.bulk.unfit(cell.row) : "Contacts are looked up for people only";
@@ -121,6 +121,7 @@ export async function runContactSubmissions(
     const opened = await openSubmission(services, run, batch, runMeta, refunds);
     summary.insufficientCredits += opened.short;
     if (opened.flush) accountFlush(summary, opened.flush);
+    if (opened.flush?.released) await startReleased(services, [opened.flush.released]);
     if (!opened.submissionId) continue;
     const submissionId = opened.submissionId;
     try {
@@ -353,7 +354,7 @@ async function openSubmission(
   batch: ReadonlyArray<ClaimedCell & { row: PersonData }>,
   runMeta: { runId: string; attempt: number },
   refunds: Refunds,
-): Promise<{ submissionId: string | null; sent: Array<ClaimedCell & { row: PersonData }>; short: number; flush: FlushOutcome | null }> {
+): Promise<{ submissionId: string | null; sent: Array<ClaimedCell & { row: PersonData }>; short: number; flush: (FlushOutcome & { released: ReleasedWork | null }) | null }> {
   const { column, field, provider } = run;
   const workspaceId = column.workspaceId;
   const input = batch.map((cell, ord) => ({ ord, cell_id: cell.cellId, run_token: cell.runToken, row_id: cell.row.rowId }));
