@@ -283,6 +283,7 @@ describe("a work-email column filled through FullEnrich's webhook", () => {
         id: UUID,
         workspaceId: client.workspaceId,
         columnId,
+        enrichmentRunId: null,
         provider: "fullenrich",
         enrichmentType: "work_email",
         status: "completed",

@@ -586,6 +586,9 @@ export const providerSubmissions = pgTable(
     // Outlives its column (set null), so a webhook arriving after the column was deleted is still
     // recognised and answered without writing anything.
     columnId: uuid("column_id").references(() => columns.id, { onDelete: "set null" }),
+    // A submission of an enrichment run's items instead of a column's cells (its `cells` are then
+    // the items: cellId and runToken the item's id, rowId its lead).
+    enrichmentRunId: uuid("enrichment_run_id").references(() => enrichmentRuns.id, { onDelete: "set null" }),
     provider: text("provider").notNull(),
     enrichmentType: text("enrichment_type").notNull(),
     status: text("status", { enum: submissionStatuses }).notNull().default("submitting"),
@@ -599,5 +602,5 @@ export const providerSubmissions = pgTable(
     submittedAt: timestamp("submitted_at", { withTimezone: true, mode: "date" }),
     completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
   },
-  (t) => [index("provider_submissions_column_idx").on(t.columnId, t.status)],
+  (t) => [index("provider_submissions_column_idx").on(t.columnId, t.status), index("provider_submissions_run_idx").on(t.enrichmentRunId, t.status)],
 );

@@ -71,7 +71,8 @@ function submissionIdOf(metadata: Record<string, unknown>): string | null {
   return typeof id === "string" || typeof id === "number" ? String(id) : null;
 }
 
-function outcomeOf(entry: CatalogEntry, answer: ProviderResult): ItemOutcome {
+/** What a provider's answer makes of a run item. */
+export function outcomeOf(entry: CatalogEntry, answer: ProviderResult): ItemOutcome {
   const provider = answer.metadata.provider;
   const providerSubmissionId = submissionIdOf(answer.metadata);
   if (answer.outcome === "no_match") return { status: "skipped", skippedReason: "no_match", provider, providerSubmissionId };

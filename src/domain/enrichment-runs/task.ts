@@ -7,6 +7,8 @@ import { catalogEntry, type CatalogEntry } from "../catalog";
 import { captureRunCredits, refundSettledItemsNow, releaseRunCredits } from "./credits";
 import { keepLeased } from "../lease";
 import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
+import { awaitRunSubmissions, inRunSubmission, submitRunItems, type ContactRunDeps } from "./contact-submissions";
+import { isBulkContactProvider, isContactField, type BulkContactProvider, type ContactField } from "../../providers/bulk";
 
 // The `enrichment-run` task: enriches a run's items batch by batch. Each batch is claimed in one
 // statement (pending → running, only while the run is running), answered by the provider with bounded
@@ -58,8 +60,9 @@ async function startRun(db: Db, runId: string, owner: string, leaseMs: number): 
           and (lease_owner is null or lease_owner = ${owner} or lease_expires_at is null or lease_expires_at < now())
         returning id, enrichment_slug, input, output_target, attribute_key, write_policy
       ), reclaimed as (
-        update enrichment_run_items set status = 'pending', updated_at = now()
-        where run_id in (select id from run) and status = 'running'
+        -- Items sent in a submission stay running: the submission's result is theirs.
+        update enrichment_run_items i set status = 'pending', updated_at = now()
+        where i.run_id in (select id from run) and i.status = 'running' and not ${inRunSubmission(runId, sql`i.id`)}
       )
       select * from run`),
   );
@@ -213,6 +216,48 @@ function cancellationWatch(db: Db, runId: string, signal: AbortSignal) {
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/**
+ * A contact enrichment with a bulk provider: what an earlier attempt sent is settled first (never
+ * sent again), then the items are claimed a provider batch at a time and sent in submissions, and
+ * their results awaited (webhook, else polling).
+ */
+async function runContactItems(
+  services: Services,
+  input: { runId: string; entry: CatalogEntry; field: ContactField; provider: BulkContactProvider; target: Target; ctx: TaskContext; watch: ReturnType<typeof cancellationWatch> },
+): Promise<void> {
+  const { db } = services;
+  const { runId, target, ctx, watch } = input;
+  const [owner] = rowsOf<{ workspace_id: string }>(await db.execute(sql`select workspace_id from enrichment_runs where id = ${runId}`));
+  if (!owner) return;
+  const deps: ContactRunDeps = {
+    services,
+    runId,
+    workspaceId: owner.workspace_id,
+    entry: input.entry,
+    field: input.field,
+    provider: input.provider,
+    ctx,
+    async write(items, outcomes) {
+      const unpaid = await flushBatch(db, runId, target, items, outcomes);
+      if (unpaid > 0) await refundSettledItemsNow(db, runId);
+    },
+    stopped: () => watch.stopped(),
+  };
+  await awaitRunSubmissions(deps, { interruptedAreFailed: true });
+  while (!ctx.signal.aborted) {
+    const { claimed, skipped } = await claimBatch(db, runId, target, input.provider.bulk.maxBatch);
+    watch.seenRunning();
+    if (skipped > 0) await refundSettledItemsNow(db, runId);
+    if (claimed.length === 0 && skipped === 0) break;
+    if (await watch.stopped()) {
+      await deps.write(claimed, claimed.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null })));
+      break;
+    }
+    await submitRunItems(deps, claimed);
+  }
+  await awaitRunSubmissions(deps, { interruptedAreFailed: false });
+}
+
 /** The `enrichment-run` task handler: `runEnrichmentRun(services, { enrichmentRunId }, ctx)`. */
 export async function runEnrichmentRun(
   services: Services,
@@ -234,7 +279,12 @@ export async function runEnrichmentRun(
     const target = targetOf(run, entry);
     const watch = cancellationWatch(db, runId, ctx.signal);
 
+    const bulk = entry && isContactField(entry.provider.kind) ? services.providers[entry.provider.kind] : null;
     await keepLeased(leaseMs, () => renewRunLease(db, runId, ctx.runId, leaseMs), logger, async () => {
+      if (entry && bulk && isBulkContactProvider(bulk)) {
+        await runContactItems(services, { runId, entry, field: entry.provider.kind as ContactField, provider: bulk, target, ctx, watch });
+        return;
+      }
       while (!ctx.signal.aborted) {
         const { claimed, skipped } = await claimBatch(db, runId, target, concurrency);
         watch.seenRunning();

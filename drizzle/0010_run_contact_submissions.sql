@@ -1,0 +1,3 @@
+ALTER TABLE "provider_submissions" ADD COLUMN "enrichment_run_id" uuid;--> statement-breakpoint
+ALTER TABLE "provider_submissions" ADD CONSTRAINT "provider_submissions_enrichment_run_id_enrichment_runs_id_fk" FOREIGN KEY ("enrichment_run_id") REFERENCES "public"."enrichment_runs"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "provider_submissions_run_idx" ON "provider_submissions" USING btree ("enrichment_run_id","status");
