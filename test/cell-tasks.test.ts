@@ -26,6 +26,7 @@ import {
 import { createLogger, type Logger, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { UUID, useHarness, type Client } from "./helpers/harness";
+import { movements } from "./helpers/ledger";
 
 const h = useHarness();
 const sandbox = createSandboxProviders();
@@ -239,15 +240,6 @@ async function allFit(columnId: string): Promise<boolean> {
       where col.id = ${columnId}`),
   );
   return row!.fits;
-}
-
-/** The ledger apart from the account's opening grant, in a stable order. */
-async function movements(client: Client) {
-  const ledger = await client.ledger();
-  return ledger
-    .filter((entry) => entry.kind !== "grant")
-    .map(({ kind, action, units, delta, referenceType, referenceId, dedupeKey, note }) => ({ kind, action, units, delta, referenceType, referenceId, dedupeKey, note }))
-    .sort((a, b) => (a.dedupeKey ?? "").localeCompare(b.dedupeKey ?? ""));
 }
 
 async function expectConsistentLedger(client: Client) {

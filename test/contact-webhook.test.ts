@@ -1,25 +1,20 @@
-import { createHmac } from "node:crypto";
 import { asc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import { afterAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { createApp } from "../src/app";
 import { withPreparedStatements, type Db } from "../src/db/client";
 import * as schema from "../src/db/schema";
 import { personCells, personRows, providerSubmissions } from "../src/db/schema";
-import { createInProcessDispatcher, friendlyId } from "../src/dispatch/in-process";
-import type { ColumnTaskPayload, Dispatcher, TaskContext } from "../src/dispatch/types";
+import type { ColumnTaskPayload, TaskContext } from "../src/dispatch/types";
 import { chargeCredits } from "../src/domain/credits";
 import { SUBMISSION_INTERRUPTED } from "../src/domain/enrichment/contacts";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { createSandboxProviders } from "../src/providers";
-import { fullEnrichProvider, type FullEnrichSettings } from "../src/providers/fullenrich";
-import { backgroundIdle } from "../src/after-response";
-import type { Services } from "../src/services";
-import { createTaskRegistry } from "../src/tasks/registry";
-import { defaultDirectory, signBody, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";
+import { defaultDirectory, signBody, type FakeContact } from "./helpers/fake-fullenrich";
+import { startFullEnrichApp, taskContext, until } from "./helpers/fullenrich-app";
 import { Client, REQUEST_ID, UUID, useHarness } from "./helpers/harness";
-import { serveOverHttp, type Served } from "./helpers/serve";
+import { movements } from "./helpers/ledger";
 
 // Contact columns end to end with FullEnrich: the real app served on 127.0.0.1 (FullEnrich must reach
 // its webhook route), the real task handlers, real Postgres, and a fake of FullEnrich's API that
@@ -32,81 +27,8 @@ const SECRET = "contact-webhook-secret-0123456789";
 const EMAIL_PRICE = DEFAULT_CREDIT_COSTS.EMAIL_LOOKUP!;
 const PHONE_PRICE = DEFAULT_CREDIT_COSTS.PHONE_LOOKUP!;
 
-const fake = await startFakeFullEnrich({ apiKey: API_KEY });
-
-// ---- the app, its services, and the dispatcher ----
-
-let current: Services;
-const app = createApp(() => ({ services: current }));
-const served = await listen();
-const taskOptions = { recheckMs: 20 };
-const registry = createTaskRegistry(() => current, taskOptions);
-const inProcess = createInProcessDispatcher({ registry, logger: h.services.logger, retryDelay: { minMs: 10, maxMs: 50 } });
-
-/** Runs tasks in-process, as `npm start` does, unless told to hold them for a test to run by hand. */
-let holding = false;
-let held: ColumnTaskPayload[] = [];
-const dispatcher: Dispatcher = {
-  async trigger(taskId, payload) {
-    if (!holding) return inProcess.trigger(taskId, payload);
-    held.push(payload as ColumnTaskPayload);
-    return { runId: friendlyId("run") };
-  },
-  async batchTrigger(taskId, payloads) {
-    if (!holding) return inProcess.batchTrigger(taskId, payloads);
-    held.push(...(payloads as readonly ColumnTaskPayload[]));
-    return { batchId: friendlyId("batch"), runIds: payloads.map(() => friendlyId("run")) };
-  },
-  cancel: (ids) => inProcess.cancel(ids),
-};
-
-afterAll(async () => {
-  await settle();
-  await fake.close();
-  await served.close();
-});
-
-function listen(): Promise<Served> {
-  return serveOverHttp(app.fetch);
-}
-
-/** Configures FullEnrich for the next requests and tasks. */
-function useFullEnrich(overrides: Partial<FullEnrichSettings> = {}) {
-  const provider = fullEnrichProvider({
-    apiKey: API_KEY,
-    baseUrl: fake.url,
-    publicBaseUrl: served.url,
-    webhookSecret: SECRET,
-    // Long enough that a webhook always lands before the first poll.
-    pollIntervalMs: 500,
-    pollTimeoutMs: 10_000,
-    timeoutMs: 2_000,
-    maxAttempts: 2,
-    concurrency: 4,
-    maxRetryAfterMs: 2_000,
-    backoff: { minMs: 5, maxMs: 20 },
-    ...overrides,
-  });
-  current = { ...h.services, dispatcher, providers: { ...createSandboxProviders(), work_email: provider, mobile_phone: provider } };
-  return provider;
-}
-
-beforeEach(async () => {
-  await settle();
-  fake.http.requests.length = 0;
-  fake.faults.length = 0;
-  fake.enrichments.clear();
-  Object.assign(fake.options, { finishAfterMs: 0, deliverWebhooks: true, finalStatus: "FINISHED", inProgressAs: 400, directory: defaultDirectory });
-  holding = false;
-  held = [];
-  useFullEnrich();
-});
-
-async function settle() {
-  await inProcess.idle();
-  await fake.idle();
-  await backgroundIdle();
-}
+const fullEnrich = await startFullEnrichApp(h, { apiKey: API_KEY, webhookSecret: SECRET });
+const { fake, app, served, registry, useFullEnrich, holdingTasks, settle, urlSig } = fullEnrich;
 
 // ---- seeding through the API ----
 
@@ -134,16 +56,9 @@ async function contactColumn(client: Client, listId: string, enrichmentType: "wo
 /** A contact column whose task is held, for the test to run as (and when) it wants. */
 async function heldColumn(client: Client, people: Person[], enrichmentType: "work_email" | "mobile_phone" = "work_email") {
   const { listId, rowIds } = await listWith(client, people);
-  held = [];
-  holding = true;
-  const columnId = await contactColumn(client, listId, enrichmentType);
-  holding = false;
-  expect(held.flatMap((payload) => payload.rowIds)).toEqual(rowIds);
+  const { result: columnId, held } = await holdingTasks(() => contactColumn(client, listId, enrichmentType));
+  expect(held.flatMap(({ payload }) => (payload as ColumnTaskPayload).rowIds)).toEqual(rowIds);
   return { listId, rowIds, columnId };
-}
-
-function context(overrides: Partial<TaskContext> = {}): TaskContext {
-  return { runId: friendlyId("run"), attempt: 1, lastAttempt: false, signal: new AbortController().signal, ...overrides };
 }
 
 const runTask = (columnId: string, rowIds: string[], ctx: TaskContext) => registry["list-contact-enrich"]({ columnId, rowIds }, ctx);
@@ -157,14 +72,6 @@ async function cellsOf(columnId: string, rowIds: string[]) {
 
 const submissionsOf = (workspaceId: string) =>
   h.db.select().from(providerSubmissions).where(eq(providerSubmissions.workspaceId, workspaceId)).orderBy(asc(providerSubmissions.id));
-
-async function movements(client: Client) {
-  const ledger = await client.ledger();
-  return ledger
-    .filter((entry) => entry.kind !== "grant")
-    .map(({ kind, action, units, delta, referenceType, referenceId, dedupeKey, note }) => ({ kind, action, units, delta, referenceType, referenceId, dedupeKey, note }))
-    .sort((a, b) => (a.dedupeKey ?? "").localeCompare(b.dedupeKey ?? ""));
-}
 
 const charge = (action: string, price: number, columnId: string, token: string) => ({
   kind: "charge",
@@ -220,14 +127,6 @@ function cell(listId: string, columnId: string, rowId: string, runToken: string,
   };
 }
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 const submissionIn = (workspaceId: string, status: string) => async () => (await submissionsOf(workspaceId)).some((s) => s.status === status);
 
 /** A webhook POSTed by hand to our route, signed as FullEnrich signs it unless told otherwise. */
@@ -240,7 +139,6 @@ async function postWebhook(path: string, body: string, signature: string | null 
   return { status: res.status, body: await res.json() };
 }
 
-const urlSig = (submissionId: string) => createHmac("sha256", SECRET).update(`fullenrich-webhook:${submissionId}`).digest("hex");
 const webhookPath = (submissionId: string, sig: string | null = urlSig(submissionId)) => `/webhooks/fullenrich/${submissionId}${sig === null ? "" : `?sig=${sig}`}`;
 
 const NOT_FOUND_EMAIL = "fullenrich found no work email for this person";
@@ -487,7 +385,7 @@ describe("credits", () => {
     const { rowIds, columnId } = await heldColumn(client, people);
     // Spent elsewhere after the column was queued: 5 left, enough for two lookups.
     expect((await chargeCredits(h.db, { workspaceId: client.workspaceId, action: "FIND_PERSON", units: 5, amount: 5 })).status).toBe("applied");
-    const ctx = context();
+    const ctx = taskContext();
 
     await runTask(columnId, rowIds, ctx);
     await settle();
@@ -514,7 +412,7 @@ describe("credits", () => {
     const people = Array.from({ length: 250 }, (_, i) => ({ firstName: "Ada", lastName: `Person${i}`, domain: `company${i % 9}.com` }));
     const { rowIds, columnId } = await heldColumn(client, people);
 
-    await runTask(columnId, rowIds, context());
+    await runTask(columnId, rowIds, taskContext());
     await settle();
 
     expect(fake.submitted().map((e) => e.contacts.length)).toEqual([100, 100, 50]);
@@ -542,13 +440,13 @@ describe("set-based SQL", () => {
     let statements = 0;
     const connection = postgres(inject("databaseUrl"), { max: 4, fetch_types: false, onnotice: () => {} });
     const counted = drizzle(withPreparedStatements(connection), { schema, logger: { logQuery: () => void (statements += 1) } }) as unknown as Db;
-    const uncounted = current;
-    current = { ...current, db: counted };
+    const uncounted = fullEnrich.services;
+    fullEnrich.services = { ...uncounted, db: counted };
     try {
-      await runTask(columnId, rowIds, context());
+      await runTask(columnId, rowIds, taskContext());
       await settle();
     } finally {
-      current = uncounted;
+      fullEnrich.services = uncounted;
       await connection.end({ timeout: 5 });
     }
     expect((await cellsOf(columnId, rowIds)).map((c) => c.status)).toEqual(rowIds.map(() => "completed"));
@@ -570,7 +468,7 @@ describe("retries of a contact task", () => {
       { firstName: "Grace", lastName: "Hopper", domain: "navy.mil" },
     ]);
     const firstAttempt = new AbortController();
-    const ctx = context({ signal: firstAttempt.signal });
+    const ctx = taskContext({ signal: firstAttempt.signal });
 
     // The first attempt dies while it waits for FullEnrich.
     const first = runTask(columnId, rowIds, ctx);
@@ -601,7 +499,7 @@ describe("retries of a contact task", () => {
     const client = await workspace(100);
     const { listId, rowIds, columnId } = await heldColumn(client, [{ firstName: "Ada", lastName: "Lovelace", domain: "analytical.io" }]);
     const firstAttempt = new AbortController();
-    const ctx = context({ signal: firstAttempt.signal });
+    const ctx = taskContext({ signal: firstAttempt.signal });
 
     const first = runTask(columnId, rowIds, ctx);
     await until(async () => fake.apiRequests("submit").length === 1, "FullEnrich to receive the submission");
@@ -651,9 +549,9 @@ describe("retries of a contact task", () => {
         },
       },
     }) as unknown as Db;
-    const working = current;
-    current = { ...current, db: failing };
-    const ctx = context();
+    const working = fullEnrich.services;
+    fullEnrich.services = { ...working, db: failing };
+    const ctx = taskContext();
     try {
       await expect(runTask(columnId, rowIds, ctx)).rejects.toThrow(lost);
       expect((await cellsOf(columnId, rowIds)).map((c) => [c.status, c.metadata])).toEqual(rowIds.map(() => ["processing", { runId: ctx.runId, attempt: 1 }]));
@@ -661,7 +559,7 @@ describe("retries of a contact task", () => {
 
       await expect(runTask(columnId, rowIds, { ...ctx, attempt: 2, lastAttempt: true })).rejects.toThrow(lost);
     } finally {
-      current = working;
+      fullEnrich.services = working;
       await connection.end({ timeout: 5 });
     }
 
@@ -693,7 +591,7 @@ describe("webhook authentication and unknown submissions", () => {
     const client = await workspace(100);
     const { rowIds, columnId } = await heldColumn(client, [{ firstName: "Ada", lastName: "Lovelace", domain: "analytical.io" }]);
     const waiting = new AbortController();
-    const task = runTask(columnId, rowIds, context({ signal: waiting.signal }));
+    const task = runTask(columnId, rowIds, taskContext({ signal: waiting.signal }));
     await until(submissionIn(client.workspaceId, "submitted"), "the submission to be submitted");
     const id = fake.submitted()[0]!.id;
     fake.finish(id);
@@ -751,7 +649,7 @@ describe("webhook authentication and unknown submissions", () => {
     const client = await workspace(100);
     const { rowIds, columnId } = await heldColumn(client, [{ firstName: "Ada", lastName: "Lovelace", domain: "analytical.io" }]);
     const waiting = new AbortController();
-    const task = runTask(columnId, rowIds, context({ signal: waiting.signal }));
+    const task = runTask(columnId, rowIds, taskContext({ signal: waiting.signal }));
     await until(submissionIn(client.workspaceId, "submitted"), "the submission to be submitted");
     const [submission] = await submissionsOf(client.workspaceId);
     const id = fake.submitted()[0]!.id;
@@ -773,7 +671,7 @@ describe("webhook authentication and unknown submissions", () => {
     const client = await workspace(100);
     const { rowIds, columnId } = await heldColumn(client, [{ firstName: "Ada", lastName: "Lovelace", domain: "analytical.io" }]);
     const waiting = new AbortController();
-    const task = runTask(columnId, rowIds, context({ signal: waiting.signal }));
+    const task = runTask(columnId, rowIds, taskContext({ signal: waiting.signal }));
     await until(submissionIn(client.workspaceId, "submitted"), "the submission to be submitted");
     const [submission] = await submissionsOf(client.workspaceId);
     const id = fake.submitted()[0]!.id;
@@ -783,7 +681,7 @@ describe("webhook authentication and unknown submissions", () => {
     // A Worker's request: services released by the entry point, work after the response under waitUntil.
     let statusAtRelease: string | undefined;
     const workerApp = createApp(() => ({
-      services: current,
+      services: fullEnrich.services,
       release: async () => {
         statusAtRelease = (await submissionsOf(client.workspaceId))[0]!.status;
       },
@@ -806,7 +704,7 @@ describe("webhook authentication and unknown submissions", () => {
   });
 
   it("has no webhook when FullEnrich is not configured", async () => {
-    current = { ...current, providers: createSandboxProviders() };
+    fullEnrich.services = { ...fullEnrich.services, providers: createSandboxProviders() };
     const body = JSON.stringify({ id: "x", status: "FINISHED", data: [] });
     expect(await postWebhook(webhookPath(crypto.randomUUID()), body)).toEqual({ status: 404, body: { error: "Webhook not found", code: "NOT_FOUND", requestId: REQUEST_ID } });
   });
@@ -821,7 +719,7 @@ describe("a column deleted while its submission waits", () => {
       { firstName: "Ada", lastName: "Lovelace", domain: "analytical.io" },
       { firstName: "Grace", lastName: "Hopper", domain: "navy.mil" },
     ]);
-    const task = runTask(columnId, rowIds, context());
+    const task = runTask(columnId, rowIds, taskContext());
     await until(submissionIn(client.workspaceId, "submitted"), "the submission to be submitted");
     const tokens = (await cellsOf(columnId, rowIds)).map((c) => c.runToken!);
 
