@@ -365,6 +365,26 @@ describe("a work_email run sent to FullEnrich in submissions of up to 100", () =
   });
 });
 
+describe("a run cancelled while its submissions are open", () => {
+  it("sends nothing more, and still takes the results of what it sent: items written from the webhooks, the unsent skipped, the ledger exact", async () => {
+    Object.assign(fake.options, { finishAfterMs: 400 });
+    const f = await listRun(150, someUnfit);
+    await until(async () => (await submissionsOf(f.runId)).filter((s) => s.status === "submitted").length === 2, "both submissions to be submitted");
+    const cancelled = await f.client.post(`/api/enrichment/${f.runId}/cancel`, {});
+    expect(cancelled.status).toBe(200);
+    await settle();
+    await until(async () => (await itemsOf(f)).every((item) => item.status !== "running"), "every item to be written", 10_000);
+
+    const items = await itemsOf(f);
+    // Both submissions were sent before the cancellation: their results are the items' outcomes.
+    expect(fake.submitted()).toHaveLength(2);
+    expect(countsOf(items)).toEqual({ completed: 130, skipped: 20, failed: 0 });
+    expect((await runOf(f)).status).toBe("cancelled");
+    expect((await submissionsOf(f.runId)).map((s) => s.status)).toEqual(["completed", "completed"]);
+    await expectLedger(f, items);
+  });
+});
+
 describe("FullEnrich failing a run's submission", () => {
   /** The run's items after `failedBatches` (by index) failed with `error`, the rest answered. */
   async function expectPartlyFailed(f: Fixture, failed: Map<number, string>, accepted: number) {

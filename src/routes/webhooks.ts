@@ -3,6 +3,7 @@ import { z } from "zod";
 import { continueAfterResponse } from "../after-response";
 import { router } from "../context";
 import { applyReceivedResult, bulkContactProvider, receiveSubmissionResult } from "../domain/enrichment/contacts";
+import { settleRunSubmission } from "../domain/enrichment-runs/task";
 import { AppError } from "../errors";
 import { ProviderRequestError } from "../providers/http";
 import { uuid, validate } from "../validation";
@@ -55,6 +56,12 @@ webhookRoutes.post("/fullenrich/:submissionId", validate("param", z.object({ sub
   if (receipt === "unknown") throw AppError.notFound("Submission");
   if (receipt === "other_enrichment") throw new AppError("CONFLICT", "This result belongs to another enrichment than the submission's");
   // Should the writing fail, the result is stored: the task's next poll writes it.
-  if (receipt === "accepted") continueAfterResponse(c, "webhook result not written", () => applyReceivedResult(services, provider, submissionId));
+  if (receipt === "accepted") {
+    continueAfterResponse(c, "webhook result not written", async () => {
+      await applyReceivedResult(services, provider, submissionId);
+      // An enrichment run's submission: its items are written from the result too.
+      await settleRunSubmission(services, submissionId);
+    });
+  }
   return c.json({ received: true, duplicate: receipt === "duplicate" });
 });

@@ -47,7 +47,7 @@ export type ContactRunDeps = {
   ctx: TaskContext;
   /** Writes outcomes of items still running under the claim they were written with (the run's flushBatch). */
   write(items: ClaimedContactItem[], outcomes: ItemOutcome[]): Promise<void>;
-  /** Whether the run was cancelled (or the task must stop). */
+  /** Whether the run was cancelled (or the task must stop): nothing more is sent. */
   stopped(): Promise<boolean>;
 };
 
@@ -62,6 +62,9 @@ async function unsettledSubmissions(db: Db, runId: string): Promise<Array<RunSub
                 and i.id in (select (e ->> 'cellId')::uuid from jsonb_array_elements(s.cells) e)) as items
       from provider_submissions s
       where s.enrichment_run_id = ${runId}
+        and exists (select 1 from enrichment_run_items i
+                    where i.run_id = ${runId} and i.status = 'running'
+                      and i.id in (select (e ->> 'cellId')::uuid from jsonb_array_elements(s.cells) e))
       order by s.id`),
   );
   return rows
@@ -122,6 +125,17 @@ async function settleFailed(deps: ContactRunDeps, submissionId: string, items: C
 }
 
 /**
+ * Writes the items of one of the run's submissions from its stored result, if it has one and items
+ * still unwritten: for the webhook's writer, so that a result arriving after the task stopped (the
+ * run was cancelled) still lands.
+ */
+export async function settleStoredRunSubmission(deps: ContactRunDeps, submissionId: string): Promise<void> {
+  const submission = (await unsettledSubmissions(deps.services.db, deps.runId)).find((s) => s.id === submissionId);
+  if (!submission || submission.payload === null || submission.payload === undefined) return;
+  if (submission.status === "received" || submission.status === "completed") await settleFromPayload(deps, submission, submission.items);
+}
+
+/**
  * Sends `items` (claimed, running) in submissions of up to the provider's batch size; rows the
  * provider cannot look up end skipped without a call. Returns when each submission is recorded and
  * sent (or failed); their results are awaited by `awaitRunSubmissions`.
@@ -138,7 +152,12 @@ export async function submitRunItems(deps: ContactRunDeps, items: ClaimedContact
   }
   if (unfit.length > 0) await deps.write(unfit, unfit.map(() => ({ status: "skipped", skippedReason: "no_match", provider: provider.name, providerSubmissionId: null })));
   for (let start = 0; start < fit.length; start += provider.bulk.maxBatch) {
-    if (await deps.stopped()) return;
+    if (await deps.stopped()) {
+      // Cancelled: what was not sent is not sent (what was, finishes on its own).
+      const unsent = fit.slice(start).map((f) => f.item);
+      await deps.write(unsent, unsent.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null })));
+      return;
+    }
     const batch = fit.slice(start, start + provider.bulk.maxBatch);
     const submissionId = await recordSubmission(deps, batch.map((b) => b.item));
     try {
@@ -197,8 +216,9 @@ export async function awaitRunSubmissions(deps: ContactRunDeps, options: { inter
       for (const submission of open) await settleFailed(deps, submission.id, submission.items, failedOutcome(timedOut, { provider: provider.name }));
       continue;
     }
+    // A cancelled run still takes the results of what it sent (as a run without submissions lets its
+    // calls in flight finish); only a task that must stop leaves them to the next attempt.
     if (!(await sleep(Math.min(provider.bulk.pollIntervalMs, left), deps.ctx.signal))) return;
-    if (await deps.stopped()) return;
     for (const submission of open) {
       if (!submission.providerRef || submission.status === "received") continue;
       let payload: unknown;

@@ -7,7 +7,7 @@ import { catalogEntry, type CatalogEntry } from "../catalog";
 import { captureRunCredits, refundSettledItemsNow, releaseRunCredits } from "./credits";
 import { keepLeased } from "../lease";
 import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
-import { awaitRunSubmissions, inRunSubmission, submitRunItems, type ContactRunDeps } from "./contact-submissions";
+import { awaitRunSubmissions, inRunSubmission, settleStoredRunSubmission, submitRunItems, type ContactRunDeps } from "./contact-submissions";
 import { isBulkContactProvider, isContactField, type BulkContactProvider, type ContactField } from "../../providers/bulk";
 
 // The `enrichment-run` task: enriches a run's items batch by batch. Each batch is claimed in one
@@ -227,22 +227,8 @@ async function runContactItems(
 ): Promise<void> {
   const { db } = services;
   const { runId, target, ctx, watch } = input;
-  const [owner] = rowsOf<{ workspace_id: string }>(await db.execute(sql`select workspace_id from enrichment_runs where id = ${runId}`));
-  if (!owner) return;
-  const deps: ContactRunDeps = {
-    services,
-    runId,
-    workspaceId: owner.workspace_id,
-    entry: input.entry,
-    field: input.field,
-    provider: input.provider,
-    ctx,
-    async write(items, outcomes) {
-      const unpaid = await flushBatch(db, runId, target, items, outcomes);
-      if (unpaid > 0) await refundSettledItemsNow(db, runId);
-    },
-    stopped: () => watch.stopped(),
-  };
+  const deps = await contactRunDeps(services, { ...input, stopped: () => watch.stopped() });
+  if (!deps) return;
   await awaitRunSubmissions(deps, { interruptedAreFailed: true });
   while (!ctx.signal.aborted) {
     const { claimed, skipped } = await claimBatch(db, runId, target, input.provider.bulk.maxBatch);
@@ -256,6 +242,52 @@ async function runContactItems(
     await submitRunItems(deps, claimed);
   }
   await awaitRunSubmissions(deps, { interruptedAreFailed: false });
+}
+
+async function contactRunDeps(
+  services: Services,
+  input: { runId: string; entry: CatalogEntry; field: ContactField; provider: BulkContactProvider; target: Target; ctx: TaskContext; stopped: () => Promise<boolean> },
+): Promise<ContactRunDeps | null> {
+  const { db } = services;
+  const { runId, target } = input;
+  const [owner] = rowsOf<{ workspace_id: string }>(await db.execute(sql`select workspace_id from enrichment_runs where id = ${runId}`));
+  if (!owner) return null;
+  return {
+    services,
+    runId,
+    workspaceId: owner.workspace_id,
+    entry: input.entry,
+    field: input.field,
+    provider: input.provider,
+    ctx: input.ctx,
+    async write(items, outcomes) {
+      const unpaid = await flushBatch(db, runId, target, items, outcomes);
+      if (unpaid > 0) await refundSettledItemsNow(db, runId);
+    },
+    stopped: input.stopped,
+  };
+}
+
+/**
+ * A webhook stored the result of a submission: when it is an enrichment run's, its items are written
+ * from it now (a no-op for a column's submission, or when the run's task already wrote them), so a
+ * result arriving after the task stopped, a cancelled run's above all, still lands.
+ */
+export async function settleRunSubmission(services: Services, submissionId: string): Promise<void> {
+  const { db } = services;
+  const [run] = rowsOf<RunState>(
+    await db.execute(sql`
+      select r.id, r.enrichment_slug, r.input, r.output_target, r.attribute_key, r.write_policy
+      from provider_submissions s join enrichment_runs r on r.id = s.enrichment_run_id
+      where s.id = ${submissionId}`),
+  );
+  const entry = run ? catalogEntry(run.enrichment_slug) : undefined;
+  if (!run || !entry || !isContactField(entry.provider.kind)) return;
+  const provider = services.providers[entry.provider.kind];
+  if (!isBulkContactProvider(provider)) return;
+  const ctx: TaskContext = { runId: "webhook", attempt: 1, lastAttempt: true, signal: new AbortController().signal };
+  const deps = await contactRunDeps(services, { runId: run.id, entry, field: entry.provider.kind, provider, target: targetOf(run, entry), ctx, stopped: async () => true });
+  if (deps) await settleStoredRunSubmission(deps, submissionId);
 }
 
 /** The `enrichment-run` task handler: `runEnrichmentRun(services, { enrichmentRunId }, ctx)`. */
