@@ -3,12 +3,16 @@ import { serve } from "@hono/node-server";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../src/app";
 import { rowsOf } from "../src/db/client";
+import { createEventFeeds } from "../src/domain/event-feed";
 import { pruneEvents } from "../src/domain/events";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { creditsFromLedger, progressFromCells } from "./helpers/column-stats";
+import { countingDatabase } from "./helpers/counting";
 import { addColumn, addCompanies, addPeople } from "./helpers/fixtures";
 import { REQUEST_ID, useHarness, type Client, type Json } from "./helpers/harness";
+import { serveOverHttp, type Served } from "./helpers/serve";
 
 // GET /api/lists/{id}/events over a real HTTP server, read with fetch as any client reads it, and
 // checked against the durable record (list_events) and the cells in the database.
@@ -194,7 +198,7 @@ async function closeStreams(): Promise<void> {
   await eventually(() => expect(h.services.events.open()).toBe(0));
 }
 
-type StreamOptions = { lastEventId?: string; since?: string; key?: string | null };
+type StreamOptions = { lastEventId?: string; since?: string; key?: string | null; /** Another server of the app than the file's. */ base?: string };
 /** `start`: the list's newest event id, when the caller knows it (read from the record otherwise). */
 type OpenOptions = Omit<StreamOptions, "key"> & { start?: string | null };
 
@@ -205,7 +209,7 @@ async function requestEvents(listId: string, options: StreamOptions = {}): Promi
   if (options.lastEventId !== undefined) headers["last-event-id"] = options.lastEventId;
   const query = options.since !== undefined ? `?since=${encodeURIComponent(options.since)}` : "";
   const controller = new AbortController();
-  const response = await fetch(`${base}/api/lists/${listId}/events${query}`, { headers, signal: controller.signal });
+  const response = await fetch(`${options.base ?? base}/api/lists/${listId}/events${query}`, { headers, signal: controller.signal });
   return { response, controller };
 }
 
@@ -732,40 +736,39 @@ describe("heartbeats", () => {
 });
 
 /** Reads of list_events by every backend so far. */
-async function listEventReads(): Promise<number> {
-  // A backend flushes its counters when it finishes a statement at least a second after its last
-  // flush (an idle one may wait ten seconds): a statement on every connection of the pool, then.
-  await sleep(1_100);
-  await Promise.all(Array.from({ length: POOL_MAX }, () => h.client`select pg_sleep(0.05)`));
-  // Reads of a list's events walk its position index once per statement; the table's own counters
-  // also count the per-event index probes a read makes (superseded events, checked one by one), whose
-  // number depends on what other tests wrote meanwhile, not on how often the list was read.
-  const [row] = rowsOf<{ reads: string }>(
-    await h.db.execute(sql`
-      select coalesce((select idx_scan from pg_stat_user_indexes where indexrelname = 'list_events_position_idx'), 0)
-           + coalesce((select seq_scan from pg_stat_user_tables where relname = 'list_events'), 0) as reads`),
-  );
-  return Number(row!.reads);
-}
-
 describe("many clients", () => {
+  // The app once more, over a database handle that counts the statements reading list events.
+  const feedReads = countingDatabase({ counts: (query) => /from list_events e\b/.test(query) });
+  const feedServices = { ...h.services, db: feedReads.db, events: createEventFeeds(feedReads.db, h.services.eventSettings) };
+  let feedBase = "";
+  let feedServer: Served;
+  beforeAll(async () => {
+    feedServer = await serveOverHttp(createApp(() => ({ services: feedServices })).fetch);
+    feedBase = feedServer.url;
+  });
+  afterAll(async () => {
+    await feedServices.events.closeAll();
+    await feedServer.close();
+  });
+
   it("50 streams on one list get the same complete sequence, from one read per tick", async () => {
     const owner = await h.seedWorkspace();
     const { listId, rowIds, columnId } = await staticList(owner, 30);
     const window = 1_000;
 
-    // Counted from the table's counters: the test itself reads no list_events meanwhile.
+    // Counted on the streams' own database handle: reads of the list's events by its feed alone,
+    // whatever other test files do to the shared database meanwhile.
     const quiet = await newestId(listId);
-    const base0 = await listEventReads();
-    const one = await openStream(owner, listId, { start: quiet });
+    const base0 = feedReads.total();
+    const one = await openStream(owner, listId, { start: quiet, base: feedBase });
     await sleep(window);
     await closeStream(one);
-    const base1 = await listEventReads();
-    const fifty = await Promise.all(Array.from({ length: 50 }, () => openStream(owner, listId, { start: quiet })));
-    expect(h.services.events.open()).toBe(50);
+    const base1 = feedReads.total();
+    const fifty = await Promise.all(Array.from({ length: 50 }, () => openStream(owner, listId, { start: quiet, base: feedBase })));
+    expect(feedServices.events.open()).toBe(50);
     await sleep(window);
     await Promise.all(fifty.map((stream) => closeStream(stream)));
-    const base2 = await listEventReads();
+    const base2 = feedReads.total();
     const readsOne = base1 - base0;
     const readsFifty = base2 - base1;
     // One read per tick per list, however many clients: 50 polling clients would read 50 times as often.

@@ -312,7 +312,11 @@ async function expectOutcome(f: Fixture, items: Json[]) {
 // ---- the tests ----
 
 describe("a work_email run sent to FullEnrich in submissions of up to 100", () => {
+  // Polls far apart, so that under any load the webhooks land first (the assertions say none was polled).
+  const WEBHOOKS_FIRST = { pollIntervalMs: 3_000 };
+
   it("sends 150 leads in 2 signed submissions, skips the unfit unsent, and fills the rest from the webhooks", async () => {
+    useFullEnrich(WEBHOOKS_FIRST);
     const f = await listRun(150, someUnfit);
     await settle();
 
@@ -334,6 +338,7 @@ describe("a work_email run sent to FullEnrich in submissions of up to 100", () =
   });
 
   it("sends 250 leads in 3 submissions (100, 100, 50), each answered by one accepted webhook", async () => {
+    useFullEnrich(WEBHOOKS_FIRST);
     const f = await listRun(250, noneUnfit);
     await settle();
 

@@ -14,6 +14,19 @@ import { Client } from "./harness";
  * tasks); only the request's database handle counts.
  */
 export function countingApp(harness: { db: Db; services: Services }) {
+  const { db, count } = countingDatabase();
+  const app = createApp(() => ({ services: { ...harness.services, db } }));
+  return {
+    as: (client: Client) => new Client(app, harness.db, client.account),
+    count,
+  };
+}
+
+/**
+ * A database handle of its own (a pool of two) that counts the statements sent through it, or only
+ * those whose text `counts` accepts (then transactions are not counted).
+ */
+export function countingDatabase(options: { counts?: (query: string) => boolean } = {}) {
   const raw = postgres(inject("databaseUrl"), { max: 2, fetch_types: false, onnotice: () => {} });
   afterAll(() => raw.end({ timeout: 5 }));
   const counter = { statements: 0 };
@@ -22,14 +35,14 @@ export function countingApp(harness: { db: Db; services: Services }) {
       get(target, property) {
         if (property === "unsafe") {
           return (...args: Parameters<Sql["unsafe"]>) => {
-            counter.statements += 1;
+            if (!options.counts || options.counts(String(args[0]))) counter.statements += 1;
             return target.unsafe(...args);
           };
         }
         if (property === "begin" || property === "savepoint") {
           return (...args: unknown[]) => {
             const callback = args.pop() as (tx: Sql) => unknown;
-            counter.statements += 2;
+            if (!options.counts) counter.statements += 2;
             const method = Reflect.get(target, property, target) as (...a: unknown[]) => unknown;
             return method.apply(target, [...args, (tx: Sql) => callback(counting(tx))]);
           };
@@ -39,13 +52,15 @@ export function countingApp(harness: { db: Db; services: Services }) {
       },
     });
   const db = drizzle(withPreparedStatements(counting(raw)), { schema }) as unknown as Db;
-  const app = createApp(() => ({ services: { ...harness.services, db } }));
   return {
-    as: (client: Client) => new Client(app, harness.db, client.account),
+    db,
+    /** Statements counted while `call` ran. */
     async count(call: () => Promise<unknown>): Promise<number> {
       const before = counter.statements;
       await call();
       return counter.statements - before;
     },
+    /** Statements counted so far. */
+    total: () => counter.statements,
   };
 }
