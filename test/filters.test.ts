@@ -17,9 +17,8 @@ import { compileFilter } from "../src/domain/filters/sql";
 import { leadFieldTable, leadReader, rowFieldTable, rowReader } from "../src/domain/filters/targets";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import { listPersonRows } from "../src/domain/rows";
-import { AppError } from "../src/errors";
 import { LIMITS } from "../src/limits";
-import { CHARS, filterArbOver, nullableText, textsByField, word } from "./helpers/filter-arbitraries";
+import { CHARS, expectInvalidFilter, filterArbOver, nullableText, personRowArb, textsByField, word } from "./helpers/filter-arbitraries";
 import { REQUEST_ID, useHarness, type Client } from "./helpers/harness";
 
 // The filter language (src/domain/filters): the SQL it compiles to selects exactly the rows the
@@ -131,18 +130,7 @@ const json: fc.Arbitrary<unknown> = fc.oneof(
 const ATTRIBUTE_KEYS = ["score", "tier", "a.b", "flag", "nested"];
 const attributes = fc.dictionary(fc.constantFrom(...ATTRIBUTE_KEYS), json, { maxKeys: 4, noNullPrototype: true });
 
-const rowArb: fc.Arbitrary<RowInput> = fc.record({
-  fullName: text,
-  firstName: text,
-  lastName: text,
-  role: text,
-  company: text,
-  domain: text,
-  location: text,
-  email: text,
-  linkedinUrl: text,
-  attributes,
-});
+const rowArb = personRowArb<RowInput>(text, attributes);
 
 const locationArb = fc.dictionary(fc.constantFrom("raw", "city", "state", "country"), fc.oneof(word(), fc.constant(null), fc.integer({ min: 0, max: 9 })), { maxKeys: 4, noNullPrototype: true });
 
@@ -422,20 +410,7 @@ describe("INVALID_FILTER", () => {
   ];
 
   it.each(faults)("%s: at %s", (_label, input, path, message) => {
-    let thrown: unknown;
-    try {
-      parseFilter(input, "filter");
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(AppError);
-    const error = thrown as AppError;
-    expect(error.code).toBe("INVALID_FILTER");
-    expect(error.status).toBe(400);
-    const issues = error.extra.issues as { path: string; message: string }[];
-    expect(issues[0]!.path).toBe(path);
-    if (message) expect(issues[0]!.message).toMatch(message);
-    expect(error.message).toBe(`Invalid filter: ${issues[0]!.path}: ${issues[0]!.message}`);
+    expectInvalidFilter(() => parseFilter(input, "filter"), path, message);
   });
 
   it("prefixes paths with where the filter is, and refuses text that is not JSON", () => {

@@ -11,9 +11,8 @@ import { columnKey } from "../src/domain/engine/placeholders";
 import type { FieldReader } from "../src/domain/filters/evaluate";
 import { STANDARD_FIELDS, type Filter } from "../src/domain/filters/language";
 import { companyRowReader, rowReader } from "../src/domain/filters/targets";
-import { AppError } from "../src/errors";
 import { LIMITS } from "../src/limits";
-import { filterArbOver, nullableText, numericText, textsByField, word } from "./helpers/filter-arbitraries";
+import { expectInvalidFilter, filterArbOver, nullableText, numericText, personRowArb, textsByField, word } from "./helpers/filter-arbitraries";
 import { useHarness, type Client } from "./helpers/harness";
 
 // Run conditions (src/domain/engine/conditions.ts): the SQL compileRunIf gives selects exactly the
@@ -89,18 +88,7 @@ type CompanyInput = Partial<Pick<typeof companyRows.$inferInsert, "domain" | "lo
   attributes?: Record<string, unknown>;
 };
 
-const personArb: fc.Arbitrary<PersonInput> = fc.record({
-  fullName: text,
-  firstName: text,
-  lastName: text,
-  role: text,
-  company: text,
-  domain: text,
-  location: text,
-  email: text,
-  linkedinUrl: text,
-  attributes,
-});
+const personArb = personRowArb<PersonInput>(text, attributes);
 
 const companyArb: fc.Arbitrary<CompanyInput> = fc.record({
   name: text.map((t) => t ?? ""),
@@ -429,20 +417,7 @@ describe("parseRunIf", () => {
   ];
 
   it.each(faults)("refuses %s: INVALID_FILTER at %s", (_label, input, path, message) => {
-    let thrown: unknown;
-    try {
-      parseRunIf(input, "runIf");
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(AppError);
-    const error = thrown as AppError;
-    expect(error.code).toBe("INVALID_FILTER");
-    expect(error.status).toBe(400);
-    const issues = error.extra.issues as { path: string; message: string }[];
-    expect(issues[0]!.path).toBe(path);
-    expect(issues[0]!.message).toMatch(message);
-    expect(error.message).toBe(`Invalid filter: ${issues[0]!.path}: ${issues[0]!.message}`);
+    expectInvalidFilter(() => parseRunIf(input, "runIf"), path, message);
   });
 
   it("accepts standard fields, attributes and column references, as given", () => {

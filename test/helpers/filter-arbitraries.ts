@@ -1,6 +1,8 @@
 import fc from "fast-check";
+import { expect } from "vitest";
 import type { FieldReader } from "../../src/domain/filters/evaluate";
 import { numberOf, plainDecimal, textOf, type Filter } from "../../src/domain/filters/language";
+import { AppError } from "../../src/errors";
 import { LIMITS } from "../../src/limits";
 
 // Generators for the filter language's properties (test/filters.test.ts, test/run-conditions.test.ts):
@@ -82,3 +84,36 @@ export function filterArbOver({ fields, texts, fixedValues, extraNumbers = [], i
   );
   return fc.record({ all: fc.array(conditionArb, { maxLength: 3 }), any: fc.array(conditionArb, { maxLength: 3 }) }, { requiredKeys: [] }).map((input) => parse(input));
 }
+
+/** `parse` refuses its input with a 400 INVALID_FILTER whose first issue is at `path` (and reads like `message`). */
+export function expectInvalidFilter(parse: () => unknown, path: string, message?: RegExp): void {
+  let thrown: unknown;
+  try {
+    parse();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(AppError);
+  const error = thrown as AppError;
+  expect(error.code).toBe("INVALID_FILTER");
+  expect(error.status).toBe(400);
+  const issues = error.extra.issues as { path: string; message: string }[];
+  expect(issues[0]!.path).toBe(path);
+  if (message) expect(issues[0]!.message).toMatch(message);
+  expect(error.message).toBe(`Invalid filter: ${issues[0]!.path}: ${issues[0]!.message}`);
+}
+
+/** A person list row's filterable fields, each from `text`, and its attributes. */
+export const personRowArb = <T>(text: fc.Arbitrary<string | null>, attributes: fc.Arbitrary<Record<string, unknown>>) =>
+  fc.record({
+    fullName: text,
+    firstName: text,
+    lastName: text,
+    role: text,
+    company: text,
+    domain: text,
+    location: text,
+    email: text,
+    linkedinUrl: text,
+    attributes,
+  }) as unknown as fc.Arbitrary<T>;
