@@ -14,6 +14,11 @@ export function uuidSet(ids: readonly string[]): SQL {
   return sql`(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::uuid)`;
 }
 
+/** Ids as one uuid[] value (one parameter), e.g. for `unnest(${uuidArray(ids)})`. */
+export function uuidArray(ids: readonly string[]): SQL {
+  return sql`(select coalesce(array_agg(v::uuid), '{}'::uuid[]) from jsonb_array_elements_text(${jsonParam(ids)}) as v)`;
+}
+
 /** A JSON array of objects as a parameter, for `jsonb_to_recordset(${jsonRecords(rows)})`. */
 export function jsonParam(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::jsonb`;

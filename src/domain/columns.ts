@@ -1,13 +1,13 @@
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { z } from "zod";
 import { rowsOf, type Queryable, type Tx } from "../db/client";
-import { jsonParam, uuidSet } from "../db/sql";
+import { uuidSet } from "../db/sql";
 import { columns, lists } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { createColumnBody, updateColumnBody } from "../routes/columns/schemas";
 import type { Services } from "../services";
-import { captureHold, columnViews, failOpenCells, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
+import { captureHold, columnViews, failOpenCells, recordColumnRuns, queueCells, queueCellsOfNewColumn, releaseHold, selectRowsToQueue, settleDoomedCells, SUBJECT_TABLES, type RowScope } from "./cell-store";
 import { columnTaskPayloads, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
@@ -211,12 +211,7 @@ export async function queueColumnWork(
   if (hold) await captureHold(db, input.workspaceId, hold.id, batch ? `column-dispatch:${batch.batchId}` : `hold-capture:${hold.id}`);
   if (followOn) await startReleased(services, [followOn]);
   if (!batch) return { column, queuedRowIds: queuedIds, dispatch: null };
-  const updated = await db
-    .update(columns)
-    .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
-    .where(eq(columns.id, column.id))
-    .returning({ id: columns.id });
-  const recorded = updated.length > 0;
+  const recorded = (await recordColumnRuns(db, [{ columnId: column.id, runIds: [batch.batchId, ...batch.runIds] }])).has(column.id);
   // Deleted while it was being dispatched: its cells are gone (and settled), so its runs have nothing to do.
   if (!recorded) await dispatcher.cancel([batch.batchId, ...batch.runIds]);
   return { column, queuedRowIds: queuedIds, dispatch: batch };

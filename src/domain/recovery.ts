@@ -1,9 +1,8 @@
-import { eq, sql, type SQL } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import { rowsOf } from "../db/client";
-import { columns } from "../db/schema";
 import { jsonParam, uuidSet } from "../db/sql";
 import type { Logger, Services } from "../services";
-import { captureHold, failOpenCells, loadColumn, OPEN_CELL, SUBJECT_TABLES } from "./cell-store";
+import { captureHold, failOpenCells, loadColumn, OPEN_CELL, recordColumnRuns, SUBJECT_TABLES } from "./cell-store";
 import { columnTaskPayloads, planColumn, type Subject } from "./column-kinds";
 import { lockWorkspace } from "./credits";
 import { pruneEvents } from "./events";
@@ -200,10 +199,7 @@ async function recoverColumn(services: Services, columnId: string, summary: Reco
     return;
   }
   summary.cellsRedispatched += picked.rowIds.length;
-  await db
-    .update(columns)
-    .set({ triggerRunIds: sql`${columns.triggerRunIds} || array(select jsonb_array_elements_text(${jsonParam([batch.batchId, ...batch.runIds])}))` })
-    .where(eq(columns.id, columnId));
+  await recordColumnRuns(db, [{ columnId, runIds: [batch.batchId, ...batch.runIds] }]);
 }
 
 async function recoverRun(services: Services, runId: string, summary: RecoverySummary): Promise<void> {

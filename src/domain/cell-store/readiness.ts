@@ -1,12 +1,9 @@
 import { sql, type SQL } from "drizzle-orm";
 import { rowsOf, type Queryable } from "../../db/client";
-import { jsonParam, uuidSet } from "../../db/sql";
+import { jsonParam, uuidArray, uuidSet } from "../../db/sql";
 import type { Subject } from "../column-kinds";
 import { settleManyCtes } from "../credits";
 import { leaseFromNow, OPEN_CELL, SUBJECT_TABLES } from "./tables";
-
-/** Ids as one uuid[] parameter. */
-const uuidArray = (ids: readonly string[]) => sql`(select coalesce(array_agg(v::uuid), '{}'::uuid[]) from jsonb_array_elements_text(${jsonParam(ids)}) as v)`;
 
 // The spreadsheet engine's cell states, between queued and claimed. A queued cell of a column that
 // reads other columns, or has a run condition, starts *unreleased* (pending, no lease: no task may

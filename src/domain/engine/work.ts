@@ -11,6 +11,8 @@ import {
   committedCredits,
   enqueueFollowOnCells,
   failOpenCells,
+  recordColumnRuns,
+  SUBJECT_TABLES,
   takeReleased,
   writeResults,
   type AdvanceColumn,
@@ -71,7 +73,7 @@ export async function loadEngineColumns(db: Queryable, listId: string): Promise<
     .from(columns)
     .where(eq(columns.listId, listId))
     .orderBy(columns.position, columns.id);
-  return found.map((c) => ({ ...c, runIf: (c.runIf as Filter | null) ?? null }));
+  return found;
 }
 
 /** Whether a column's cells must be advanced before a task may take them: it reads other AI or enrichment columns, or has a condition. */
@@ -230,13 +232,14 @@ function cutOrder(listColumns: readonly EngineColumn[]): Map<string, number> {
 }
 
 async function existingCells(tx: Queryable, subject: Subject, wanted: readonly CellRef[]): Promise<CellRef[]> {
-  const rowKey = subject === "person" ? sql.raw("row_id") : sql.raw("company_row_id");
-  const table = subject === "person" ? sql.raw("list_cells") : sql.raw("list_company_cells");
-  const found = await tx.execute(sql`
-    select c.column_id, c.${rowKey} as row_id from ${table} c
-    join jsonb_to_recordset(${jsonParam(wanted.map((w) => ({ column_id: w.columnId, row_id: w.rowId })))}) as w(column_id uuid, row_id uuid)
-      on c.column_id = w.column_id and c.${rowKey} = w.row_id`);
-  return (found as unknown as Array<{ column_id: string; row_id: string }>).map((r) => ({ columnId: r.column_id, rowId: r.row_id }));
+  const { cells, rowKey } = SUBJECT_TABLES[subject];
+  const found = rowsOf<{ column_id: string; row_id: string }>(
+    await tx.execute(sql`
+      select c.column_id, c.${rowKey} as row_id from ${cells} c
+      join jsonb_to_recordset(${jsonParam(wanted.map((w) => ({ column_id: w.columnId, row_id: w.rowId })))}) as w(column_id uuid, row_id uuid)
+        on c.column_id = w.column_id and c.${rowKey} = w.row_id`),
+  );
+  return found.map((r) => ({ columnId: r.column_id, rowId: r.row_id }));
 }
 
 /**
@@ -268,19 +271,19 @@ async function startOne(services: Services, work: ReleasedWork): Promise<void> {
     if (plan.kind === "static") continue;
     byTask.set(plan.taskId, [...(byTask.get(plan.taskId) ?? []), column]);
   }
-  const runIds: Array<{ column_id: string; ids: string[] }> = [];
+  const runIds: Array<{ columnId: string; runIds: string[] }> = [];
   for (const [taskId, group] of byTask) {
     const payloads = group.flatMap((column) => columnTaskPayloads(column.id, byColumn.get(column.id)!));
     try {
       const batch = await dispatcher.batchTrigger(taskId as "sheet-ai-enrich", payloads);
-      for (const column of group) runIds.push({ column_id: column.id, ids: [batch.batchId, ...batch.runIds] });
+      for (const column of group) runIds.push({ columnId: column.id, runIds: [batch.batchId, ...batch.runIds] });
     } catch (error) {
       if (!(error instanceof DispatchError)) throw error;
       logger.warn("follow-on dispatch failed", { taskId, columns: group.length, cells: payloads.reduce((n, p) => n + p.rowIds.length, 0), error: error.message });
       await db.transaction(async (tx) => {
         await lockWorkspace(tx, work.workspaceId);
         for (const column of group) {
-          const rowKey = column.subject === "person" ? sql.raw("row_id") : sql.raw("company_row_id");
+          const { rowKey } = SUBJECT_TABLES[column.subject];
           // The cells of this dispatch, and those of the work still waiting under its holds (released
           // ones another flush dispatched are that dispatch's).
           const ofWork = work.holds.length > 0 ? sql`or (c.hold_id in ${uuidSet(work.holds)} and c.lease_expires_at is null)` : sql``;
@@ -296,12 +299,7 @@ async function startOne(services: Services, work: ReleasedWork): Promise<void> {
       });
     }
   }
-  if (runIds.length > 0) {
-    await db.execute(sql`
-      update list_columns c set trigger_run_ids = c.trigger_run_ids || array(select jsonb_array_elements_text(r.ids))
-      from jsonb_to_recordset(${jsonParam(runIds)}) as r(column_id uuid, ids jsonb)
-      where c.id = r.column_id`);
-  }
+  await recordColumnRuns(db, runIds);
   if (work.holds.length > 0) await captureHolds(db, work.workspaceId, work.holds.map((id) => ({ id, dedupeKey: `hold-capture:${id}` })));
 }
 
@@ -420,10 +418,11 @@ export function rowEngine(services: Services): RowEngine {
           if (changed.subject !== subject) continue;
           const readers = ofSubject.filter((c) => readsAny(c, changed.fields)).map((c) => c.id);
           if (readers.length === 0) continue;
-          // The columns that read those re-run with them.
+          // The columns that read those re-run with them: auto-run ones on the row, the others where they have a cell.
           const downstream = dependentsOf(readers, listColumns);
-          targets.push({ columnIds: [...readers, ...downstream.filter((id) => listColumns.find((c) => c.id === id)!.autoRun)], rowIds: [changed.rowId] });
-          targets.push({ columnIds: downstream.filter((id) => !listColumns.find((c) => c.id === id)!.autoRun), rowIds: [changed.rowId], existingOnly: true });
+          const autoRunIds = new Set(autoRun.map((c) => c.id));
+          targets.push({ columnIds: [...readers, ...downstream.filter((id) => autoRunIds.has(id))], rowIds: [changed.rowId] });
+          targets.push({ columnIds: downstream.filter((id) => !autoRunIds.has(id)), rowIds: [changed.rowId], existingOnly: true });
         }
         if (targets.length === 0) continue;
         works.push(await queueFollowOn(tx, services, { workspaceId, listId: change.listId, subject, targets, listColumns }));

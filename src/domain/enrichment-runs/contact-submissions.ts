@@ -8,7 +8,7 @@ import { failedOutcome, ProviderRequestError } from "../../providers/http";
 import type { PersonData, ProviderResult } from "../../providers/types";
 import type { Services } from "../../services";
 import type { CatalogEntry } from "../catalog";
-import { sleep } from "../enrichment/contacts";
+import { markSubmitted, sleep } from "../enrichment/contacts";
 import { outcomeOf, rowDataOf, type ItemOutcome, type LeadJson } from "./provider-call";
 
 // Contact enrichments of a run with a bulk contact provider (FullEnrich), sent the way contact
@@ -168,12 +168,7 @@ export async function submitRunItems(deps: ContactRunDeps, items: ClaimedContact
         contacts: batch.map(({ item, row }) => ({ key: { submissionId, cellId: item.id, runToken: item.id, rowId: item.leadId }, row })),
         signal: deps.ctx.signal,
       });
-      // A webhook may have beaten this (status received, id stored): it keeps its state.
-      await services.db.execute(sql`
-        update provider_submissions
-        set provider_ref = coalesce(provider_ref, ${providerRef}), status = case when status = 'submitting' then 'submitted' else status end,
-            submitted_at = now(), updated_at = now()
-        where id = ${submissionId}`);
+      await markSubmitted(services.db, submissionId, providerRef);
     } catch (error) {
       // Cancelled mid-call: the submission stays recorded; the next attempt settles it as interrupted.
       if (deps.ctx.signal.aborted) return;

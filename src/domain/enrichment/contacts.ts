@@ -437,7 +437,8 @@ async function openSubmission(
   });
 }
 
-async function markSubmitted(db: Queryable, submissionId: string, providerRef: string): Promise<void> {
+/** The provider accepted a submission under `providerRef`. */
+export async function markSubmitted(db: Queryable, submissionId: string, providerRef: string): Promise<void> {
   // A webhook may have beaten this (status received, id stored): it keeps its state.
   await db.execute(sql`
     update provider_submissions
