@@ -6,9 +6,9 @@ import { leads, type ColumnSchema } from "../src/db/schema";
 import { BUILT_IN_PERSON_COLUMNS } from "../src/domain/built-in-columns";
 import { createSandboxProviders, type CompanyData, type PersonData, type ProviderColumn, type Providers } from "../src/providers";
 import { createAiColumnProvider, renderPrompt, rowInput } from "../src/providers/ai-column";
-import { openAiClient, type OpenAiClientOptions } from "../src/providers/openai";
+import type { OpenAiClientOptions } from "../src/providers/openai";
 import { valueFits, valueMisfit, valueSchemaOf } from "../src/providers/value-schema";
-import { fakeAnswer, fakeHttpError, fakeNotFound, startFakeOpenAi } from "./helpers/fake-openai";
+import { FAKE_OPENAI_MODEL, fakeAnswer, fakeHttpError, fakeNotFound, fakeOpenAiClient, startFakeOpenAi } from "./helpers/fake-openai";
 import { credits, expectEarlierProgress, progress, progressFromCells } from "./helpers/column-stats";
 import { addPeople } from "./helpers/fixtures";
 import { ISO_DATE, UUID, useHarness, type Client, type Json } from "./helpers/harness";
@@ -17,20 +17,9 @@ const fake = await startFakeOpenAi();
 afterAll(() => fake.close());
 beforeEach(() => fake.reset());
 
-const MODEL = "gpt-test-mini";
+const MODEL = FAKE_OPENAI_MODEL;
 
-const aiOver = (overrides: Partial<OpenAiClientOptions> = {}) =>
-  openAiClient({
-    apiKey: fake.apiKey,
-    baseUrl: fake.baseUrl,
-    model: MODEL,
-    apiStyle: "responses",
-    timeoutMs: 2000,
-    concurrency: 4,
-    maxAttempts: 2,
-    http: { backoff: { minMs: 5, maxMs: 20 } },
-    ...overrides,
-  });
+const aiOver = (overrides: Partial<OpenAiClientOptions> = {}) => fakeOpenAiClient(fake, overrides);
 
 // Every column task and enrichment run of this file runs in-process with the real handlers, over
 // providers whose `ai` is the OpenAI-backed column provider talking to the fake.

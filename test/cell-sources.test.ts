@@ -3,8 +3,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
 import { createSandboxProviders, type Providers } from "../src/providers";
 import { createAiColumnProvider } from "../src/providers/ai-column";
-import { openAiClient } from "../src/providers/openai";
-import { fakeAnswer, fakeNotFound, startFakeOpenAi, type FakeOpenAiReply, type OpenAiCall } from "./helpers/fake-openai";
+import { FAKE_OPENAI_MODEL, fakeAnswer, fakeNotFound, fakeOpenAiClient, startFakeOpenAi, type FakeOpenAiReply, type OpenAiCall } from "./helpers/fake-openai";
 import { addCompanies, addPeople } from "./helpers/fixtures";
 import { ISO_DATE, UUID, useHarness, type Client, type Json } from "./helpers/harness";
 
@@ -15,24 +14,13 @@ const fake = await startFakeOpenAi();
 afterAll(() => fake.close());
 beforeEach(() => fake.reset());
 
-const MODEL = "gpt-test-mini";
+const MODEL = FAKE_OPENAI_MODEL;
 
 // AI columns are answered by the real OpenAI adapter over the fake; every other kind by the sandbox
 // (whose enrichment answers keep source URLs too, which must not show as a web answer's).
 const providers: Providers = {
   ...createSandboxProviders(),
-  ai: createAiColumnProvider(
-    openAiClient({
-      apiKey: fake.apiKey,
-      baseUrl: fake.baseUrl,
-      model: MODEL,
-      apiStyle: "responses",
-      timeoutMs: 2000,
-      concurrency: 4,
-      maxAttempts: 1,
-      http: { backoff: { minMs: 5, maxMs: 20 } },
-    }),
-  ),
+  ai: createAiColumnProvider(fakeOpenAiClient(fake, { maxAttempts: 1 })),
 };
 const h = useHarness({ providers, taskRetryDelayMs: 1 });
 const settle = () => h.settle();

@@ -2,28 +2,18 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { ColumnSchema } from "../src/db/schema";
 import type { AiRequest } from "../src/providers/ai";
 import { ProviderRequestError } from "../src/providers/http";
-import { createOpenAiClient, DEFAULT_OPENAI_MODEL, openAiClient, parseOpenAiEnv, type OpenAiApiStyle, type OpenAiClientOptions } from "../src/providers/openai";
+import { createOpenAiClient, DEFAULT_OPENAI_MODEL, parseOpenAiEnv, type OpenAiApiStyle, type OpenAiClientOptions } from "../src/providers/openai";
 import { valueSchemaOf } from "../src/providers/value-schema";
-import { fakeAnswer, fakeHttpError, fakeNotFound, startFakeOpenAi, type FakeOpenAiReply } from "./helpers/fake-openai";
+import { FAKE_OPENAI_MODEL, fakeAnswer, fakeHttpError, fakeNotFound, fakeOpenAiClient, startFakeOpenAi, type FakeOpenAiReply } from "./helpers/fake-openai";
 
 const fake = await startFakeOpenAi();
 afterAll(() => fake.close());
 beforeEach(() => fake.reset());
 
-const MODEL = "gpt-test-mini";
+const MODEL = FAKE_OPENAI_MODEL;
 
 function client(apiStyle: OpenAiApiStyle, overrides: Partial<OpenAiClientOptions> = {}) {
-  return openAiClient({
-    apiKey: fake.apiKey,
-    baseUrl: fake.baseUrl,
-    model: MODEL,
-    apiStyle,
-    timeoutMs: 2000,
-    concurrency: 4,
-    maxAttempts: 3,
-    http: { backoff: { minMs: 5, maxMs: 20 } },
-    ...overrides,
-  });
+  return fakeOpenAiClient(fake, { apiStyle, maxAttempts: 3, ...overrides });
 }
 
 const TEXT_SCHEMA = valueSchemaOf({ type: "text" });

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { openAiClient, type OpenAiClientOptions } from "../../src/providers/openai";
 import { sendJson, startHttpFake, type FakeRequest } from "./http-fake";
 
 // A fake OpenAI API on 127.0.0.1 that speaks both wire formats the AI client uses: the Responses API
@@ -8,6 +9,23 @@ import { sendJson, startHttpFake, type FakeRequest } from "./http-fake";
 // called, checks the bearer key like the real API, and records every call, parsed, for assertions.
 
 export const FAKE_OPENAI_KEY = "sk-test-fake-openai-key";
+/** The model the tests configure their clients with. */
+export const FAKE_OPENAI_MODEL = "gpt-test-mini";
+
+/** The project's OpenAI client pointed at the fake, with short timeouts and backoff; `overrides` on top. */
+export function fakeOpenAiClient(fake: Pick<FakeOpenAi, "apiKey" | "baseUrl">, overrides: Partial<OpenAiClientOptions> = {}) {
+  return openAiClient({
+    apiKey: fake.apiKey,
+    baseUrl: fake.baseUrl,
+    model: FAKE_OPENAI_MODEL,
+    apiStyle: "responses",
+    timeoutMs: 2000,
+    concurrency: 4,
+    maxAttempts: 2,
+    http: { backoff: { minMs: 5, maxMs: 20 } },
+    ...overrides,
+  });
+}
 
 export type OpenAiStyle = "responses" | "chat";
 
