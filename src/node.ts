@@ -17,6 +17,7 @@ import { createInProcessDispatcher, type InProcessDispatcher } from "./dispatch/
 import { createTriggerSdkDispatcher } from "./dispatch/trigger-sdk";
 import type { Dispatcher } from "./dispatch/types";
 import { createAccount } from "./domain/accounts";
+import { AppError } from "./errors";
 import { expireAllLeases, startRecoveryLoop } from "./domain/recovery";
 import type { Env } from "./env";
 import { backgroundIdle } from "./after-response";
@@ -99,8 +100,14 @@ async function lockEmbeddedDatabase(dataDir: string, logger: Logger): Promise<Da
 async function ensureDemoAccount(db: Db): Promise<string | null> {
   const [{ accounts: existing } = { accounts: 0 }] = await db.select({ accounts: count() }).from(accounts);
   if (existing > 0) return null;
-  const demo = await createAccount(db, { email: DEMO_EMAIL, fullName: "Demo User", credits: DEMO_CREDITS });
-  return demo.apiKey;
+  try {
+    const demo = await createAccount(db, { email: DEMO_EMAIL, fullName: "Demo User", credits: DEMO_CREDITS });
+    return demo.apiKey;
+  } catch (error) {
+    // Another process starting on the same empty database made it first: its banner has the key.
+    if (error instanceof AppError && error.code === "CONFLICT") return null;
+    throw error;
+  }
 }
 
 /**

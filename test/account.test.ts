@@ -1,7 +1,9 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { rowsOf } from "../src/db/client";
 import { apiKeys } from "../src/db/schema";
-import { hashApiKey, revokeApiKey, rotateApiKey } from "../src/domain/accounts";
+import { createAccount, hashApiKey, revokeApiKey, rotateApiKey } from "../src/domain/accounts";
+import { AppError } from "../src/errors";
 import { REQUEST_ID, UUID, useHarness } from "./helpers/harness";
 
 const h = useHarness();
@@ -94,5 +96,28 @@ describe("request ids and the error envelope", () => {
   it("has a UUIDv7 account id", async () => {
     const client = await h.seedWorkspace();
     expect(client.account.accountId).toEqual(UUID);
+  });
+});
+
+describe("creating accounts of one email at once", () => {
+  it("makes one account, one workspace and one grant; the others answer CONFLICT (any case of the email)", async () => {
+    const email = `race.${crypto.randomUUID()}@example.test`;
+    const spellings = [email, email.toUpperCase(), ` ${email} `, email, email.toUpperCase(), email, email, email];
+    const settled = await Promise.allSettled(spellings.map((spelling) => createAccount(h.db, { email: spelling, credits: 40 })));
+    const made = settled.filter((result) => result.status === "fulfilled");
+    const refused = settled.filter((result) => result.status === "rejected").map((result) => (result as PromiseRejectedResult).reason);
+    expect(made).toHaveLength(1);
+    expect(refused).toHaveLength(spellings.length - 1);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe("CONFLICT");
+    }
+    const rows = await h.db.execute(sql`
+      select a.workspace_id::text as "workspaceId",
+             (select count(*)::int from accounts x where lower(x.email) = lower(${email})) as accounts,
+             (select count(*)::int from credit_ledger l where l.workspace_id = a.workspace_id) as grants,
+             (select credit_balance::int from workspaces w where w.id = a.workspace_id) as balance
+      from accounts a where lower(a.email) = lower(${email})`);
+    expect(rowsOf(rows)).toEqual([{ workspaceId: (made[0] as PromiseFulfilledResult<{ workspaceId: string }>).value.workspaceId, accounts: 1, grants: 1, balance: 40 }]);
   });
 });

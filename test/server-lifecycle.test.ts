@@ -337,6 +337,33 @@ describe.concurrent("a start that cannot succeed says why in one line", () => {
   });
 });
 
+describe("two servers started at once on one empty database", () => {
+  it("make one demo account: one banner prints its key, the other says the database exists", { timeout: 40_000 }, async () => {
+    const scratch = await scratchDatabase(`lifecycle_pair_${process.pid}`);
+    const servers: Started[] = [];
+    try {
+      servers.push(...(await Promise.all([startServer(tempDir(), { DATABASE_URL: scratch.url }), startServer(tempDir(), { DATABASE_URL: scratch.url })])));
+      const printed = servers.map((server) => /^ {2}(\S+)$/m.exec(server.stdout())?.[1] ?? null);
+      expect(printed.filter((key) => key !== null)).toHaveLength(1);
+      expect(servers.filter((server) => server.stdout().includes("Existing database. For a fresh key"))).toHaveLength(1);
+      const key = printed.find((key) => key !== null)!;
+      const account = await api(servers[0]!.url, key, "GET", "/api/account");
+      expect(account.status).toBe(200);
+      expect(account.body.account.email).toBe(DEMO_EMAIL);
+      const check = postgres(scratch.url, { max: 1, onnotice: () => {} });
+      try {
+        expect(await check`select (select count(*)::int from accounts) as accounts, (select count(*)::int from workspaces) as workspaces`).toEqual([{ accounts: 1, workspaces: 1 }]);
+      } finally {
+        await check.end();
+      }
+    } finally {
+      for (const server of servers) server.child.kill("SIGTERM");
+      await Promise.all(servers.map((server) => server.exited));
+      await scratch.drop();
+    }
+  });
+});
+
 async function scratchDatabase(name: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const maintenance = postgres(inject("databaseUrl"), { max: 1, onnotice: () => {} });
   await maintenance.unsafe(`drop database if exists "${name}" with (force)`);

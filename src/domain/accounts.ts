@@ -83,6 +83,10 @@ export async function createAccount(
   const apiKey = generateApiKey();
   const keyHash = await hashApiKey(apiKey);
   return db.transaction(async (tx) => {
+    // Two creations of one email at once (two processes starting on an empty database, two admin
+    // commands) would both pass the check below and one would hit the unique index as a raw
+    // database error; the lock makes the second wait and answer CONFLICT.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(lower(${email}), 0))`);
     const existing = await tx.select({ id: accounts.id }).from(accounts).where(sql`lower(${accounts.email}) = lower(${email})`);
     if (existing.length > 0) throw new AppError("CONFLICT", `An account with email ${email} already exists`);
     const [workspace] = await tx
