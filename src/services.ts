@@ -3,7 +3,8 @@ import { createEventFeeds, type EventFeeds, type EventStreamSettings } from "./d
 import type { Dispatcher } from "./dispatch/types";
 import { createPrices, type Prices } from "./domain/prices";
 import { creditCostsFrom, parseEnv, type Env } from "./env";
-import { createProviders } from "./providers";
+import { createProviders, createWaterfallSources } from "./providers";
+import type { ContactSources } from "./providers/contact-sources";
 import type { Providers } from "./providers/types";
 
 export type Clock = { now(): Date };
@@ -50,6 +51,8 @@ export type Services = {
   clock: Clock;
   logger: Logger;
   providers: Providers;
+  /** The contact providers a waterfall may name, configured ones only. */
+  contactSources: ContactSources;
   work: WorkSettings;
   /** The list event streams over this request's database handle (shared by the process's requests on Node). */
   events: EventFeeds;
@@ -72,7 +75,7 @@ export type ServiceKit = {
   services(parts: { db: Db; dispatcher: Dispatcher }): Services;
 };
 
-export type ServiceKitOptions = { logger?: Logger; providers?: Providers; clock?: Clock; prices?: Prices; requestsPerMinute?: number | null };
+export type ServiceKitOptions = { logger?: Logger; providers?: Providers; contactSources?: ContactSources; clock?: Clock; prices?: Prices; requestsPerMinute?: number | null };
 
 /**
  * The one builder of Services, used by every entry point (Node server, Worker, Trigger.dev tasks,
@@ -84,6 +87,7 @@ export function createServiceKit(source: Record<string, unknown>, options: Servi
   const logger = options.logger ?? createLogger(env.LOG_LEVEL);
   const prices = options.prices ?? createPrices(creditCostsFrom(env));
   const providers = options.providers ?? createProviders(source);
+  const contactSources = options.contactSources ?? createWaterfallSources(source);
   const clock = options.clock ?? systemClock;
   const requestsPerMinute = options.requestsPerMinute !== undefined ? options.requestsPerMinute : env.RATE_LIMIT_PER_MINUTE;
   const work: WorkSettings = { leaseMs: env.WORK_LEASE_MS, recoveryIntervalMs: env.RECOVERY_INTERVAL_MS, maxRecoveries: env.RECOVERY_MAX_ATTEMPTS };
@@ -104,7 +108,7 @@ export function createServiceKit(source: Record<string, unknown>, options: Servi
   return {
     env,
     logger,
-    services: ({ db, dispatcher }) => ({ db, dispatcher, requestsPerMinute, prices, clock, logger, providers, work, events: eventsOf(db), eventSettings }),
+    services: ({ db, dispatcher }) => ({ db, dispatcher, requestsPerMinute, prices, clock, logger, providers, contactSources, work, events: eventsOf(db), eventSettings }),
   };
 }
 

@@ -276,7 +276,7 @@ async function completedCell(s: Sheet, column: TestColumn, row: RowData, token: 
 }
 
 /** What a cell keeps of its lease and money once a result landed: no owner, credits as the test says. */
-const LEASE_FIELDS = { holdId: expect.toBeOneOf([null, UUID]), paid: expect.any(Number), leaseOwner: null, leaseExpiresAt: expect.any(Date), recoveries: 0, waitingOn: [] };
+const LEASE_FIELDS = { holdId: expect.toBeOneOf([null, UUID]), paid: expect.any(Number), leaseOwner: null, leaseExpiresAt: expect.any(Date), recoveries: 0, waitingOn: [], attempts: null };
 
 function cellState(s: Sheet, column: TestColumn, row: RowData, token: string, state: Record<string, unknown>) {
   return {

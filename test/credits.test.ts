@@ -15,6 +15,7 @@ describe("GET /api/credits/config", () => {
         FIND_PERSON: 1,
         IMPORT_LEAD: 1,
         EMAIL_LOOKUP: 2,
+        HUNTER_EMAIL_LOOKUP: 1,
         PHONE_LOOKUP: 8,
         LINKEDIN_PROFILE: 1,
         LINKEDIN_POSTS: 1,

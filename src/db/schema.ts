@@ -355,6 +355,11 @@ const cellFields = () => ({
   // its row's inputs are done: while `lease_expires_at` is null it is unreleased, and `waiting_on`
   // names the columns whose cells of this row are still open (src/domain/cell-store/readiness.ts).
   waitingOn: uuid("waiting_on").array().notNull().default(sql`'{}'::uuid[]`),
+  // A waterfall cell's tries, one per provider asked so far, under the run token they belong to:
+  // written after each provider answers, so a retried task resumes at the first provider this
+  // enrichment has not heard from (src/domain/enrichment/waterfall.ts). Attempts of an earlier token
+  // are stale (the cell was queued again) and are neither resumed nor shown.
+  attempts: jsonb("attempts").$type<CellAttempts>(),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -569,6 +574,18 @@ export const submissionStatuses = ["submitting", "submitted", "received", "compl
 export type SubmissionStatus = (typeof submissionStatuses)[number];
 
 /** A cell sent to a bulk provider: the row it is for and the token it was queued with. */
+/** One provider's try for a waterfall cell, as the cell returns it. */
+export type CellAttempt = {
+  provider: string;
+  outcome: "matched" | "no_match" | "error" | "skipped" | "not_run";
+  /** Credits charged for this try: the provider's price when it matched (and was paid), else 0. */
+  cost: number;
+  durationMs: number;
+  /** Why it did not match, was skipped, or failed. */
+  reason?: string;
+};
+export type CellAttempts = { runToken: string; attempts: CellAttempt[] };
+
 export type SubmissionCell = { cellId: string; runToken: string; rowId: string };
 
 /**

@@ -2,7 +2,7 @@ import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { z } from "zod";
 import { rowsOf, type Queryable, type Tx } from "../db/client";
 import { uuidSet } from "../db/sql";
-import { columns, lists } from "../db/schema";
+import { columns, lists, type CellAttempt, type CellAttempts } from "../db/schema";
 import { DispatchError, type BatchTriggerResult } from "../dispatch/types";
 import { AppError } from "../errors";
 import type { createColumnBody, updateColumnBody } from "../routes/columns/schemas";
@@ -11,11 +11,12 @@ import { captureHold, columnViews, failOpenCells, recordColumnRuns, queueCells, 
 import { columnTaskPayloads, creditActionsOf, planColumn, TYPED_KINDS, type ColumnPlan, type ColumnSource, type Subject } from "./column-kinds";
 import { isUniqueViolation, lockWorkspace, priceOf } from "./credits";
 import { requireList } from "./lists";
-import { providerKindOf, requireConfiguredProvider } from "./provider-guard";
+import { providerKindOf, requireColumnProviders, requireConfiguredProvider } from "./provider-guard";
 import { inferSchema } from "./schema-inference";
+import { waterfallGatePrice } from "./waterfall/steps";
 import { engineFieldsOf } from "./engine/define";
 import { advanceQueued, advanceReaders, budgetExceeded, committedOf, loadEngineColumns, needsAdvancing, rerunReaders, startReleased } from "./engine/work";
-import { waitingOf, webSourcesOf, type CellSource, type columnView } from "./views";
+import { attemptsOf, waitingOf, webSourcesOf, type CellSource, type columnView } from "./views";
 
 export type ColumnRecord = typeof columns.$inferSelect;
 export type ColumnView = ReturnType<typeof columnView>;
@@ -117,13 +118,15 @@ export async function queueColumnWork(
     maxCredits: number | null;
     /** Its cells wait for their row's inputs or condition before a task may take them. */
     advancing: boolean;
+    /** What a row is priced at when it is not the plan's action (a waterfall: its cheapest match). */
+    unitPrice?: number | null;
     /** Settles `maxCredits` and `advancing` under the workspace lock, before anything is checked or written; throws to abort. */
     prepare?: (tx: Tx) => Promise<{ maxCredits: number | null; advancing: boolean }>;
   },
 ): Promise<QueueOutcome> {
   const { db, dispatcher, prices, logger, work } = services;
   const { plan } = input;
-  const price = plan.kind === "static" ? 0 : priceOf(prices, plan.creditAction, 1).costPerUnit;
+  const price = plan.kind === "static" ? 0 : (input.unitPrice ?? priceOf(prices, plan.creditAction, 1).costPerUnit);
   const chargedAtDispatch = plan.kind !== "static" && !plan.chargedInTask;
 
   const { column, rowIds, queuedIds, tokens, hold, followOn } = await db.transaction(async (tx) => {
@@ -229,7 +232,7 @@ export async function createColumn(services: Services, workspaceId: string, list
   );
   if (!found) throw AppError.notFound("List");
   const definition = defineColumn(input);
-  requireConfiguredProvider(services.providers, providerKindOf(definition));
+  requireColumnProviders(services, definition);
   if (definition.enrichmentType === "hiring_status" && found.has_hiring_status) throw duplicateHiringStatus();
 
   const plan = planColumn({
@@ -251,6 +254,7 @@ export async function createColumn(services: Services, workspaceId: string, list
       subject: input.subject,
       plan,
       scope: input.isPreview ? { kind: "preview", count: PREVIEW_ROW_COUNT } : { kind: "all" },
+      unitPrice: waterfallGatePrice(services, definition),
       maxCredits: engine.maxCredits,
       advancing: needsAdvancing(engine),
       write: async (tx) => {
@@ -351,7 +355,7 @@ export async function updateColumn(
   };
 
   const promoting = patch.isPreview === false && current.isPreview;
-  if (promoting) requireConfiguredProvider(services.providers, providerKindOf(current));
+  if (promoting) requireColumnProviders(services, current);
   if (!promoting) {
     if (!engineChange) return columnViewOf(db, await write(db));
     const column = await db.transaction(async (tx) => {
@@ -368,6 +372,7 @@ export async function updateColumn(
     plan: planColumn(current),
     scope: { kind: "uncovered", columnId },
     columnId,
+    unitPrice: waterfallGatePrice(services, current),
     write,
     maxCredits: current.maxCredits,
     advancing: needsAdvancing(current),
@@ -440,7 +445,7 @@ export async function deletePreviewColumns(services: Services, workspaceId: stri
   await deleteColumnsRefundingUnfinished(services, workspaceId, and(eq(columns.listId, listId), eq(columns.isPreview, true))!);
 }
 
-export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null; sources?: CellSource[]; waitingOn?: string[] };
+export type PreviewCell = { rowId: string; name: string | null; value: unknown; status: string; error: string | null; sources?: CellSource[]; attempts?: CellAttempt[]; waitingOn?: string[] };
 
 /** The column's cells with a display name for their row, by row position. */
 export async function previewCells(db: Queryable, workspaceId: string, listId: string, columnId: string): Promise<PreviewCell[]> {
@@ -450,16 +455,16 @@ export async function previewCells(db: Queryable, workspaceId: string, listId: s
     column.subject === "person"
       ? sql`coalesce(r.full_name, nullif(concat_ws(' ', r.first_name, r.last_name), ''))`
       : sql`r.name`;
-  const cells = rowsOf<{ row_id: string; name: string | null; value: unknown; status: string; error: string | null; metadata: Record<string, unknown>; waiting_on: string[] }>(
+  const cells = rowsOf<{ row_id: string; name: string | null; value: unknown; status: string; error: string | null; metadata: Record<string, unknown>; waiting_on: string[]; run_token: string | null; attempts: CellAttempts | null }>(
     await db.execute(sql`
-      select r.id as row_id, ${name} as name, c.value, c.status, c.error, c.metadata, to_json(c.waiting_on) as waiting_on
+      select r.id as row_id, ${name} as name, c.value, c.status, c.error, c.metadata, to_json(c.waiting_on) as waiting_on, c.run_token, c.attempts
       from ${t.cells} c join ${t.rows} r on r.id = c.${t.rowKey}
       where c.column_id = ${column.id}
       order by r.position`),
   );
   return cells.map((c) => {
     const sources = webSourcesOf(column, c);
-    return { rowId: c.row_id, name: c.name, value: c.value ?? null, status: c.status, error: c.error, ...(sources ? { sources } : {}), ...waitingOf({ status: c.status, waitingOn: c.waiting_on }) };
+    return { rowId: c.row_id, name: c.name, value: c.value ?? null, status: c.status, error: c.error, ...(sources ? { sources } : {}), ...attemptsOf({ runToken: c.run_token, attempts: c.attempts }), ...waitingOf({ status: c.status, waitingOn: c.waiting_on }) };
   });
 }
 

@@ -4,6 +4,8 @@ export const DEFAULT_CREDIT_COSTS: Readonly<Record<string, number>> = Object.fre
   FIND_PERSON: 1,
   IMPORT_LEAD: 1,
   EMAIL_LOOKUP: 2,
+  // A work email found by Hunter in a waterfall (EMAIL_LOOKUP prices FullEnrich's and the sandbox's).
+  HUNTER_EMAIL_LOOKUP: 1,
   PHONE_LOOKUP: 8,
   LINKEDIN_PROFILE: 1,
   LINKEDIN_POSTS: 1,

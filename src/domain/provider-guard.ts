@@ -1,7 +1,10 @@
 import { AppError } from "../errors";
 import { describeSettings, unconfiguredProvider } from "../providers/configured";
+import { isContactField } from "../providers/bulk";
 import type { ProviderKind, Providers } from "../providers/types";
+import type { Services } from "../services";
 import { planColumn, type ColumnSource } from "./column-kinds";
+import { waterfallOf, waterfallSteps } from "./waterfall/steps";
 
 // Under PROVIDERS=live a column or run whose provider is not configured is refused before anything
 // is written or charged, rather than answered with made-up values (spec section 10).
@@ -23,4 +26,20 @@ export function requireConfiguredProvider(providers: Providers, kind: ProviderKi
     `No provider is configured for ${kind}: set ${describeSettings(missing.settings)} (or PROVIDERS=sandbox for offline sandbox answers)`,
     { extra: { kind, settings: missing.settings } },
   );
+}
+
+/**
+ * A column's providers are configured: each of its waterfall's (`config.providers`), or else the
+ * one provider of its kind. 400 PROVIDER_NOT_CONFIGURED otherwise.
+ */
+export function requireColumnProviders(
+  services: Pick<Services, "providers" | "contactSources" | "prices">,
+  column: { enrichmentType?: string | null; source?: string | null; config?: Record<string, unknown> | null },
+): void {
+  const waterfall = waterfallOf(column.config);
+  if (waterfall && column.enrichmentType && isContactField(column.enrichmentType)) {
+    waterfallSteps(services, column.enrichmentType, waterfall);
+    return;
+  }
+  requireConfiguredProvider(services.providers, providerKindOf(column));
 }

@@ -1,4 +1,4 @@
-import { columns, type companyCells, type companyRows, type lists, type personCells, type personRows } from "../db/schema";
+import { columns, type CellAttempt, type CellAttempts, type companyCells, type companyRows, type lists, type personCells, type personRows } from "../db/schema";
 import type { ColumnStats } from "./cell-store/progress";
 
 // The API's JSON shapes of stored records, in one place so every route answers alike.
@@ -98,10 +98,16 @@ function cellBase(cell: typeof personCells.$inferSelect | typeof companyCells.$i
     reasoning: cell.reasoning,
     error: cell.error,
     ...(sources ? { sources } : {}),
+    ...attemptsOf(cell),
     ...waitingOf(cell),
     createdAt: iso(cell.createdAt),
     updatedAt: iso(cell.updatedAt),
   };
+}
+
+/** A waterfall cell's provider tries of its current enrichment (so far, while it runs). */
+export function attemptsOf(cell: { runToken: string | null; attempts: CellAttempts | null }): { attempts?: CellAttempt[] } {
+  return cell.attempts && cell.runToken && cell.attempts.runToken === cell.runToken ? { attempts: cell.attempts.attempts } : {};
 }
 
 /** A queued cell that waits for its row's inputs names the columns it waits on. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ProviderRequestError } from "./http";
+import { splitName } from "../domain/normalize";
+import { ProviderRequestError, type HttpResponse } from "./http";
 import type { PersonData } from "./types";
 
 // Small pieces every adapter needs alike: reading its settings, and saying an answer was malformed.
@@ -37,4 +38,26 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], limit = 3, r
 
 export function personName(row: PersonData): string | null {
   return row.fullName?.trim() || [row.firstName, row.lastName].filter(Boolean).join(" ").trim() || null;
+}
+
+/** A person's first and last name, from the row's own fields or else split from its full name. */
+export function personNames(row: PersonData): { first: string | null; last: string | null } {
+  const first = row.firstName?.trim() || null;
+  const last = row.lastName?.trim() || null;
+  if (first && last) return { first, last };
+  const split = splitName(row.fullName);
+  return { first: first ?? split.first, last: last ?? split.last };
+}
+
+/** The body as the wire format promises it, or a `malformed` failure (never retried: asking again gets the same). */
+export function readBody<T>(response: HttpResponse, schema: z.ZodType<T>): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(response.text);
+  } catch {
+    throw malformed(`the body is not JSON: ${JSON.stringify(response.text.slice(0, 120))}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw malformed(describeIssues(parsed.error.issues));
+  return parsed.data;
 }

@@ -6,7 +6,7 @@ import type { AiAnswer, AiClient } from "./ai";
 import { rowInput } from "./ai-column";
 import { createHttpClient, failedOutcome, type HttpClient, type HttpClientOptions, type HttpResponse } from "./http";
 import type { ProviderEnv } from "./index";
-import { blankAsUnset, describeIssues, malformed, parseProviderEnv, personName } from "./common";
+import { blankAsUnset, malformed, parseProviderEnv, personName, readBody } from "./common";
 import { createSiteCrawler, crawlText, DEFAULT_USER_AGENT, entryUrlsOf, type Crawl, type CrawledPage, type SiteCrawler, type SiteCrawlSettings } from "./crawl";
 import type { CellProvider, CellRequest, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
 import { valueMisfit, valueSchemaOf } from "./value-schema";
@@ -139,18 +139,6 @@ function failure(error: unknown, signal: AbortSignal, metadata: ProviderMetadata
 
 
 
-/** The body as the wire format promises it, or a `malformed` failure (never retried: asking again gets the same). */
-function readBody<T>(response: HttpResponse, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(response.text);
-  } catch {
-    throw malformed(`the body is not JSON: ${JSON.stringify(response.text.slice(0, 120))}`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw malformed(describeIssues(parsed.error.issues));
-  return parsed.data;
-}
 
 const webUrl = z.string().refine((url) => /^https?:\/\//i.test(url) && valueMisfit({ type: "url" }, url) === null, "expected an absolute http(s) URL");
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { domainKey, splitName } from "../domain/normalize";
+import { domainKey } from "../domain/normalize";
+import { personNames } from "./common";
 import { createHttpClient, failedOutcome, ProviderRequestError, type HttpClient } from "./http";
 import { type BulkContactApi, type BulkContactProvider, type BulkOutcome, type ContactField, type ContactKey } from "./bulk";
 import type { CellRequest, PersonData, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
@@ -186,16 +187,8 @@ export function readOutcome(payload: unknown, field: ContactField): BulkOutcome 
 // ---- the adapter ----
 
 /** First and last name as FullEnrich wants them, from the split names or the full name. */
-function namesOf(row: PersonData): { first: string | null; last: string | null } {
-  const first = row.firstName?.trim() || null;
-  const last = row.lastName?.trim() || null;
-  if (first && last) return { first, last };
-  const split = splitName(row.fullName);
-  return { first: first ?? split.first, last: last ?? split.last };
-}
-
 function contactOf(row: PersonData, field: ContactField, key: ContactKey) {
-  const { first, last } = namesOf(row);
+  const { first, last } = personNames(row);
   const contact: Record<string, unknown> = {};
   if (first) contact.first_name = first;
   if (last) contact.last_name = last;
@@ -274,7 +267,7 @@ export function fullEnrichProvider(settings: FullEnrichSettings): BulkContactPro
     pollTimeoutMs: settings.pollTimeoutMs,
 
     unfit(row) {
-      const { first, last } = namesOf(row);
+      const { first, last } = personNames(row);
       if (row.linkedinUrl?.trim()) return null;
       if (first && last && (domainKey(row.domain) || row.company?.trim())) return null;
       return "Not enough to look this person up: needs a first and last name with a company or domain, or a LinkedIn URL";
@@ -355,6 +348,7 @@ export function fullEnrichProvider(settings: FullEnrichSettings): BulkContactPro
     name: PROVIDER,
     bulk,
     enrichMany,
+    unfit: ({ row }) => (row.subject === "person" ? bulk.unfit(row) : `${PROVIDER} looks up work emails and mobile phones of people only`),
     async enrich(request: CellRequest) {
       const [result] = await enrichMany({ column: request.column, rows: [request.row], signal: request.signal });
       return result!;

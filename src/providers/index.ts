@@ -1,6 +1,7 @@
 import { createAiColumnProvider } from "./ai-column";
 import { createCompanyProviders } from "./company-adapters";
 import { unconfiguredProviders } from "./configured";
+import { createContactSources, type ContactSources } from "./contact-sources";
 import { createFullEnrichProvider } from "./fullenrich";
 import { createOpenAiClient } from "./openai";
 import { createSandboxProviders } from "./sandbox";
@@ -56,6 +57,11 @@ export function createProviders(env: ProviderEnv): Providers {
     ...(contacts ? { work_email: contacts, mobile_phone: contacts } : {}),
   };
   return Object.fromEntries(PROVIDER_KINDS.map((kind) => [kind, real[kind] ?? fallback[kind]])) as Record<ProviderKind, CellProvider>;
+}
+
+/** The providers a contact waterfall may name, as this environment configures them (the sandbox only under PROVIDERS=sandbox). */
+export function createWaterfallSources(env: ProviderEnv): ContactSources {
+  return createContactSources(env, { sandbox: providersMode(env.PROVIDERS) === "sandbox", sandboxDelayMs: sandboxDelayMs(env.SANDBOX_DELAY_MS) });
 }
 
 /** SANDBOX_DELAY_MS: a latency for every sandbox answer, so benchmarks of the real server see provider-like waits. */

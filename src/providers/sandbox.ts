@@ -231,18 +231,27 @@ function flavourFor(kind: ProviderKind, request: CellRequest, rand: Rand): Flavo
 
 const noMatch = (reason: string): ProviderResult => ({ outcome: "no_match", reason, metadata: { ...METADATA } });
 
+/** Why the sandbox's contact lookup cannot take the row (as a real provider's could not); null when it can. */
+function sandboxUnfit(kind: ProviderKind, row: RowData): string | null {
+  if (kind !== "work_email" && kind !== "mobile_phone") return null;
+  if (row.subject !== "person") return kind === "work_email" ? "Work emails are looked up for people only" : "Mobile phones are looked up for people only";
+  if (kind === "mobile_phone") return null;
+  if (emailNameParts(row).length === 0) return "No name to look the email up by";
+  if (!hostOf(row)) return "No company domain to look the email up at";
+  return null;
+}
+
 /** The answer of one kind for one row: the whole sandbox, as a pure function of the request. */
 function sandboxAnswer(kind: ProviderKind, request: CellRequest): ProviderResult {
   const { column, row } = request;
   const seed = sandboxSeed(request);
   const rand = seededRandom(seed);
 
+  const unfit = sandboxUnfit(kind, row);
+  if (unfit) return noMatch(unfit);
   if (kind === "work_email") {
-    if (row.subject !== "person") return noMatch("Work emails are looked up for people only");
-    const parts = emailNameParts(row);
-    const host = hostOf(row);
-    if (parts.length === 0) return noMatch("No name to look the email up by");
-    if (!host) return noMatch("No company domain to look the email up at");
+    const parts = emailNameParts(row as PersonData);
+    const host = hostOf(row)!;
     return { outcome: "value", value: `${parts.join(".")}@${host}`, metadata: { ...METADATA } };
   }
   if (kind === "mobile_phone") {
@@ -289,6 +298,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 function sandboxProvider(kind: ProviderKind, options: SandboxOptions): CellProvider {
   return {
     name: "sandbox",
+    unfit: ({ row }) => sandboxUnfit(kind, row),
     async enrich(request) {
       await delay(options.delayMs ?? 0, request.signal);
       return sandboxAnswer(kind, request);

@@ -84,6 +84,12 @@ export interface CellProvider {
    */
   enrich(request: CellRequest): Promise<ProviderResult>;
   /**
+   * Why the row cannot be looked up by this provider at all (missing inputs), without asking it;
+   * null when it can. A waterfall records such a row `skipped` for the provider and moves on.
+   * Optional: without it every row is asked.
+   */
+  unfit?(request: { column: ProviderColumn; row: RowData }): string | null;
+  /**
    * For bulk upstream APIs (a contact provider taking a batch and answering by webhook or polling):
    * one answer per row, in the order of `rows`. Optional; without it rows are asked one by one.
    */

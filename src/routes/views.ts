@@ -119,12 +119,30 @@ export const waitingOn = () =>
     description: "On a pending cell whose row's inputs are not done yet: the columns (by id) whose cells of this row it waits on. Absent otherwise.",
   });
 
+export const CellAttempt = z
+  .strictObject({
+    provider: z.string().openapi({ description: "The provider's id in the waterfall (`fullenrich`, `hunter`, `sandbox`)." }),
+    outcome: z.enum(["matched", "no_match", "error", "skipped", "not_run"]).openapi({
+      description: "`matched`: it found the value; `no_match`: it found nothing; `error`: it failed; `skipped`: the row lacks what it needs, so it was not asked; `not_run`: not asked (an earlier provider matched, or its price could not be paid).",
+    }),
+    cost: z.number().int().openapi({ description: "Credits charged for this try: the provider's price when it matched, else 0." }),
+    durationMs: z.number().int().openapi({ description: "How long the provider took to answer for this row (0 when it was not asked)." }),
+    reason: z.string().optional().openapi({ description: "Why it found nothing, failed, was skipped or not run." }),
+  })
+  .openapi("CellAttempt", { description: "One provider's try for a row of a waterfall column." });
+
+export const cellAttempts = () =>
+  z.array(CellAttempt).optional().openapi({
+    description: "On cells of a waterfall column (`config.providers`): each provider's try for this row, in the waterfall's order, so far while it runs. Absent on every other cell.",
+  });
+
 const cellFields = {
   value: z.unknown().openapi({ description: "The cell's value (any JSON), null until filled." }),
   status: z.enum(cellStatuses).openapi({ description: "`pending` and `processing` while background work fills the cell." }),
   reasoning: z.string().nullable().openapi({ description: "How an AI column arrived at the value." }),
   error: z.string().nullable(),
   sources: cellSources(),
+  attempts: cellAttempts(),
   waitingOn: waitingOn(),
   createdAt: timestamp(),
   updatedAt: timestamp(),

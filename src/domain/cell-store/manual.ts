@@ -56,8 +56,8 @@ export async function writePersonCell(
         where target_column.fits and not exists (select 1 from busy)
         on conflict (column_id, row_id) do update
           set value = excluded.value, status = 'completed', reasoning = null, error = null,
-              -- A manual value has no web sources: the pages the replaced answer cited go with it.
-              metadata = list_cells.metadata - 'sources' - 'sourceTitles', updated_at = now()
+              -- A manual value has no web sources nor provider tries: those of the replaced answer go with it.
+              metadata = list_cells.metadata - 'sources' - 'sourceTitles', attempts = null, updated_at = now()
         returning *
       )
       select exists (select 1 from list) as list_found,

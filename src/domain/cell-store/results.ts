@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { rowsOf, type Queryable } from "../../db/client";
+import type { CellAttempt } from "../../db/schema";
 import { jsonParam } from "../../db/sql";
 import type { ProviderResult } from "../../providers/types";
 import type { Subject } from "../column-kinds";
@@ -20,6 +21,8 @@ export type CellResult = {
   metadata: Record<string, unknown>;
   /** The cell's credits go back to the workspace if this result lands. */
   refund: boolean;
+  /** A waterfall cell's tries, one per provider, stored with the result under its token. */
+  attempts?: CellAttempt[];
 };
 
 export const INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS";
@@ -98,6 +101,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
     error: storable(r.error) as string | null,
     metadata: storable(r.metadata),
     refund: r.refund,
+    attempts: r.attempts ? { runToken: r.runToken, attempts: r.attempts } : null,
   }));
   const run = async (tx: Queryable): Promise<FlushOutcome> => {
     await lockWorkspace(tx, refunds.workspaceId);
@@ -107,7 +111,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
           select i.*, i.status = 'completed' and not cell_value_fits(col.schema, i.value) as misfit
           from list_columns col,
                jsonb_to_recordset(${jsonParam(records)}) as i(cell_id uuid, run_token uuid, status text, value jsonb,
-                                                            reasoning text, error text, metadata jsonb, refund boolean)
+                                                            reasoning text, error text, metadata jsonb, refund boolean, attempts jsonb)
           where col.id = ${columnId}
         ), target as (
           select c.id, c.paid::bigint as paid, c.hold_id, i.refund or i.misfit as refund
@@ -121,6 +125,7 @@ export async function writeResults(db: Queryable, subject: Subject, columnId: st
               reasoning = case when i.misfit then null else i.reasoning end,
               error = case when i.misfit then 'VALUE_TYPE_MISMATCH' else i.error end,
               metadata = i.metadata,
+              attempts = coalesce(i.attempts, c.attempts),
               paid = case when t.refund then 0 else c.paid end,
               lease_owner = null,
               updated_at = now()

@@ -1,6 +1,10 @@
 import { DrizzleQueryError } from "drizzle-orm";
 import type { ColumnTaskPayload, TaskContext, TaskId } from "../../dispatch/types";
-import { isBulkContactProvider, isContactField } from "../../providers/bulk";
+import { isBulkContactProvider, isContactField, type ContactField } from "../../providers/bulk";
+import type { ContactSourceId } from "../../providers/contact-sources";
+import { AppError } from "../../errors";
+import { runWaterfall } from "../waterfall/run";
+import { waterfallOf, waterfallSteps, type WaterfallStep } from "../waterfall/steps";
 import type { CellProvider, ProviderKind, ProviderResult } from "../../providers/types";
 import type { Services } from "../../services";
 import { planColumn } from "../column-kinds";
@@ -140,6 +144,21 @@ async function fillColumn(
   // runs out and recovery hands the cells to another attempt.
   await keepLeased(leaseMs, () => renewCellLeases(db, column, ctx.runId, leaseMs), logger, async () => {
     const provider = services.providers[kind];
+    const waterfall = plan.kind === "typed" && isContactField(kind) ? waterfallOf(column.config) : null;
+    if (waterfall && isContactField(kind)) {
+      // Tried provider by provider, each row charged only for the one that matched.
+      const steps = stepsOrFailure(services, kind, waterfall);
+      if ("error" in steps) {
+        const failed = cells.map((cell): CellResult => ({ cellId: cell.cellId, runToken: cell.runToken, status: "failed", value: null, reasoning: null, error: steps.error, metadata: { runId: ctx.runId, attempt: ctx.attempt }, refund: true }));
+        const outcome = await writeResultsAdvancing(db, services, column, failed, refundsFor(column, plan.creditAction));
+        if (outcome.released) await startReleased(services, [outcome.released]);
+        summary.failed += failed.length;
+        summary.written += outcome.written;
+        return;
+      }
+      await runWaterfall(services, { column, field: kind, steps: steps.steps }, cells, ctx, summary, { concurrency: settings.concurrency, recheckMs: settings.recheckMs });
+      return;
+    }
     if (plan.kind === "typed" && plan.chargedInTask && isContactField(kind) && isBulkContactProvider(provider)) {
       // A bulk contact provider answers batches later (webhook or polling): recorded submissions, not per-cell calls.
       await runContactSubmissions(services, { column, field: kind, creditAction: plan.creditAction, provider }, cells, ctx, summary, { recheckMs: settings.recheckMs });
@@ -150,6 +169,16 @@ async function fillColumn(
   });
   logger.info("column task finished", { ...log, ...summary, columnDone: summary.openCells === 0 });
   return summary;
+}
+
+/** A waterfall's steps in this process's configuration, or why it cannot run here (a provider it names is not configured). */
+function stepsOrFailure(services: Services, field: ContactField, ids: readonly ContactSourceId[]): { steps: WaterfallStep[] } | { error: string } {
+  try {
+    return { steps: waterfallSteps(services, field, ids) };
+  } catch (error) {
+    if (error instanceof AppError) return { error: `${error.code}: ${error.message}` };
+    throw error;
+  }
 }
 
 /**

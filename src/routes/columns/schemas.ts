@@ -2,9 +2,10 @@ import { z } from "@hono/zod-openapi";
 import { cellStatuses } from "../../db/schema";
 import { ENRICHMENT_TYPES, type Subject } from "../../domain/column-kinds";
 import { TIME_PERIODS } from "../../domain/columns";
+import { waterfallIssues, waterfallProviders } from "../../domain/waterfall/steps";
 import { LIMITS } from "../../limits";
 import { atMost, int4, text, uuid } from "../../validation";
-import { cellSources, Column, COLUMN_SCHEMA_TYPES, RunCondition, waitingOn } from "../views";
+import { cellAttempts, cellSources, Column, COLUMN_SCHEMA_TYPES, RunCondition, waitingOn } from "../views";
 
 export const listParam = z.object({ id: uuid().openapi({ description: "The list's id." }) });
 export const columnParam = z.object({
@@ -67,7 +68,14 @@ export const createColumnBody = z
     enrichmentType: z.enum(ENRICHMENT_TYPES).optional().openapi({ description: "Makes an enrichment column, filled by that provider instead of a prompt." }),
     schema: columnSchema.optional().openapi({ description: "The shape of the values; inferred from the prompt (or the enrichment) when omitted." }),
     config: z
-      .object({ timePeriod: z.enum(TIME_PERIODS).optional().openapi({ description: "news_articles: how far back to look (default 3m)." }) })
+      .object({
+        timePeriod: z.enum(TIME_PERIODS).optional().openapi({ description: "news_articles: how far back to look (default 3m)." }),
+        providers: waterfallProviders.optional().openapi({
+          description:
+            "work_email and mobile_phone: a waterfall, the contact providers tried in this order for each row until one finds a value (`fullenrich`, `hunter` for emails, `sandbox` under PROVIDERS=sandbox). The row is charged only for the provider that matched, at its price; each provider's outcome is returned on the cell as `attempts`.",
+          example: ["hunter", "fullenrich"],
+        }),
+      })
       .optional(),
     isPreview: z
       .boolean()
@@ -78,6 +86,9 @@ export const createColumnBody = z
   .superRefine((body, ctx) => {
     if (body.isDynamic && !body.enrichmentType && !body.prompt?.trim()) {
       ctx.addIssue({ code: "custom", path: ["prompt"], message: "A dynamic column without an enrichmentType needs a non-empty prompt" });
+    }
+    if (body.config?.providers) {
+      for (const issue of waterfallIssues(body.enrichmentType, body.config.providers, ["config", "providers"])) ctx.addIssue({ code: "custom", ...issue });
     }
   });
 
@@ -120,6 +131,7 @@ export const PreviewCell = z
     status: z.enum(cellStatuses),
     error: z.string().nullable(),
     sources: cellSources(),
+    attempts: cellAttempts(),
     waitingOn: waitingOn(),
   })
   .openapi("PreviewCell");

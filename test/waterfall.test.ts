@@ -1,0 +1,328 @@
+import { sql } from "drizzle-orm";
+import { beforeEach, describe, expect, it } from "vitest";
+import { rowsOf } from "../src/db/client";
+import { runColumnTask } from "../src/domain/enrichment/run-column-task";
+import { friendlyId } from "../src/dispatch/in-process";
+import { defaultDirectory, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";
+import { startFakeHunter, type HunterFault, type HunterFinding, type HunterQuery } from "./helpers/fake-hunter";
+import { Client, useHarness } from "./helpers/harness";
+import { movements } from "./helpers/ledger";
+import { switchableTasks } from "./helpers/switchable-tasks";
+
+// Waterfalls (`config.providers`) on work_email and mobile_phone columns, end to end: the real app,
+// the real contact task in-process, real Postgres, and fakes of FullEnrich's and Hunter's public
+// APIs on 127.0.0.1. What is checked: which provider was asked for which row, what each cell says
+// (value, status, attempts), and what was charged (ledger rows, balance).
+
+const FE_KEY = "fe_waterfall_key_3b1";
+const HUNTER_KEY = "hunter_waterfall_key_9c2";
+
+const fullEnrich = await startFakeFullEnrich({ apiKey: FE_KEY });
+const hunter = await startFakeHunter({ apiKey: HUNTER_KEY });
+
+const PROVIDER_ENV = {
+  FULLENRICH_API_KEY: FE_KEY,
+  FULLENRICH_BASE_URL: fullEnrich.url,
+  FULLENRICH_POLL_INTERVAL_MS: "20",
+  FULLENRICH_POLL_TIMEOUT_MS: "5000",
+  FULLENRICH_TIMEOUT_MS: "1000",
+  FULLENRICH_MAX_ATTEMPTS: "2",
+  FULLENRICH_BACKOFF_MIN_MS: "5",
+  FULLENRICH_BACKOFF_MAX_MS: "20",
+  HUNTER_API_KEY: HUNTER_KEY,
+  HUNTER_BASE_URL: `${hunter.url}/v2`,
+  HUNTER_TIMEOUT_MS: "300",
+  HUNTER_MAX_ATTEMPTS: "2",
+};
+
+let tasks: ReturnType<typeof switchableTasks>;
+const h = useHarness({
+  providerEnv: PROVIDER_ENV,
+  dispatcher: (services) => (tasks = switchableTasks(services)).dispatcher,
+});
+
+const TIME = expect.any(Number);
+/** Waits until every task the requests dispatched has finished. */
+const settle = () => tasks.dispatcher.idle();
+
+// Ada: FullEnrich knows her (a name and a domain). Alan: a company but no domain, so FullEnrich's
+// directory does not find him; Hunter does. Grace: a first name only, nobody can look her up.
+const PEOPLE: Array<Record<string, string>> = [
+  { firstName: "Ada", lastName: "Lovelace", domain: "analytical.example" },
+  { firstName: "Alan", lastName: "Turing", company: "Bletchley Labs" },
+  { firstName: "Grace" },
+];
+const hunterDirectory = (query: HunterQuery): HunterFinding =>
+  query.last_name === "Turing" ? { email: "alan@bletchley.example", score: 88 } : query.last_name === "Lovelace" ? { email: "ada@hunter.example", score: 70 } : "no_email";
+
+beforeEach(() => {
+  tasks.setRunning(true);
+  fullEnrich.http.requests.length = 0;
+  fullEnrich.faults.length = 0;
+  fullEnrich.enrichments.clear();
+  fullEnrich.options.directory = defaultDirectory;
+  hunter.http.requests.length = 0;
+  hunter.faults.length = 0;
+  hunter.directory = hunterDirectory;
+});
+
+async function listOf(client: Client, people: ReadonlyArray<Record<string, string>> = PEOPLE): Promise<{ listId: string; rowIds: string[] }> {
+  const list = await client.post("/api/lists", { name: `Waterfall ${crypto.randomUUID().slice(0, 6)}` });
+  expect(list.status).toBe(201);
+  const listId = list.body.list.id as string;
+  const rows = await client.post(`/api/lists/${listId}/rows/bulk`, { rows: people });
+  expect(rows.status).toBe(200);
+  const rowIds = rowsOf<{ id: string }>(await h.db.execute(sql`select id from list_rows where list_id = ${listId} order by position`)).map((r) => r.id);
+  return { listId, rowIds };
+}
+
+async function waterfallColumn(client: Client, listId: string, providers: string[], enrichmentType = "work_email") {
+  const res = await client.post(`/api/lists/${listId}/columns`, { name: `Email ${providers.join(">")}`, isDynamic: true, enrichmentType, config: { providers } });
+  expect(res.body).toMatchObject({ column: { config: { providers } } });
+  expect(res.status).toBe(201);
+  return res.body.column.id as string;
+}
+
+/** The column's cells as GET /api/lists/{id}/columns/{colId}/preview-cells returns them, by row position. */
+async function cellsOf(client: Client, listId: string, columnId: string) {
+  const res = await client.get(`/api/lists/${listId}/columns/${columnId}/preview-cells`);
+  expect(res.status).toBe(200);
+  return res.body.cells as Array<{ rowId: string; value: unknown; status: string; error: string | null; attempts?: unknown[] }>;
+}
+
+const chargesOf = async (client: Client) => (await movements(client)).map(({ kind, action, delta, note }) => ({ kind, action, delta, note }));
+
+describe("a work_email waterfall", () => {
+  it("fullenrich then hunter: each row stops at its first match, Hunter is asked only for the row FullEnrich missed, charged per match at its provider's price", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId, rowIds } = await listOf(client);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+
+    const cells = await cellsOf(client, listId, columnId);
+    expect(cells).toEqual([
+      {
+        rowId: rowIds[0],
+        name: "Ada Lovelace",
+        value: "ada.lovelace@analytical.example",
+        status: "completed",
+        error: null,
+        attempts: [
+          { provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME },
+          { provider: "hunter", outcome: "not_run", cost: 0, durationMs: 0 },
+        ],
+      },
+      {
+        rowId: rowIds[1],
+        name: "Alan Turing",
+        value: "alan@bletchley.example",
+        status: "completed",
+        error: null,
+        attempts: [
+          { provider: "fullenrich", outcome: "no_match", cost: 0, durationMs: TIME, reason: expect.any(String) },
+          { provider: "hunter", outcome: "matched", cost: 1, durationMs: TIME },
+        ],
+      },
+      {
+        rowId: rowIds[2],
+        name: "Grace",
+        value: null,
+        status: "completed",
+        error: null,
+        attempts: [
+          { provider: "fullenrich", outcome: "skipped", cost: 0, durationMs: 0, reason: expect.stringContaining("Not enough to look this person up") },
+          { provider: "hunter", outcome: "skipped", cost: 0, durationMs: 0, reason: expect.stringContaining("Not enough to look this person up at Hunter") },
+        ],
+      },
+    ]);
+    // One FullEnrich submission, of the two rows it can take; one Hunter lookup, for Alan.
+    const submitted = fullEnrich.submitted();
+    expect(submitted).toHaveLength(1);
+    expect(submitted[0]!.contacts.map((c) => c.last_name)).toEqual(["Lovelace", "Turing"]);
+    expect(hunter.lookups()).toEqual([{ company: "Bletchley Labs", first_name: "Alan", last_name: "Turing" }]);
+    expect(await chargesOf(client)).toEqual(
+      expect.arrayContaining([
+        { kind: "charge", action: "EMAIL_LOOKUP", delta: -2, note: "Contact found by fullenrich" },
+        { kind: "charge", action: "HUNTER_EMAIL_LOOKUP", delta: -1, note: "Contact found by hunter" },
+      ]),
+    );
+    expect(await chargesOf(client)).toHaveLength(2);
+    expect(await client.balance()).toBe(97);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 97, ledgerSum: 97, entries: 3 });
+  });
+
+  it("hunter then fullenrich: the other order asks FullEnrich only for the rows Hunter missed", async () => {
+    hunter.directory = (query) => (query.last_name === "Turing" ? { email: "alan@bletchley.example" } : "not_found");
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client);
+    const columnId = await waterfallColumn(client, listId, ["hunter", "fullenrich"]);
+    await settle();
+
+    const cells = await cellsOf(client, listId, columnId);
+    expect(cells.map((c) => [c.value, c.status, (c.attempts as Array<{ provider: string; outcome: string; cost: number }>).map((a) => `${a.provider}:${a.outcome}:${a.cost}`)])).toEqual([
+      ["ada.lovelace@analytical.example", "completed", ["hunter:no_match:0", "fullenrich:matched:2"]],
+      ["alan@bletchley.example", "completed", ["hunter:matched:1", "fullenrich:not_run:0"]],
+      [null, "completed", ["hunter:skipped:0", "fullenrich:skipped:0"]],
+    ]);
+    expect(hunter.lookups().map((q) => q.last_name)).toEqual(["Lovelace", "Turing"]);
+    expect(fullEnrich.submitted().map((s) => s.contacts.map((c) => c.last_name))).toEqual([["Lovelace"]]);
+    expect(await client.balance()).toBe(97);
+  });
+
+  it.each([
+    ["401", [{ status: 401, body: { errors: [{ id: "authentication_failed", code: 401, details: "No user found for the API key supplied" }] } }], /^hunter answered 401: .*authentication_failed/],
+    ["500 twice", [{ status: 500 }, { status: 500 }], /^hunter answered 500: .*\(after 2 attempts\)$/],
+    ["a malformed body", [{ raw: "<html>oops</html>" }], /^malformed answer: the body is not JSON: "<html>oops<\/html>"$/],
+    ["a body without data", [{ raw: JSON.stringify({ meta: {} }) }], /^malformed answer: data: /],
+    ["no answer in time, twice", [{ hang: true }, { hang: true }], /^hunter did not answer within 300 ms \(after 2 attempts\)$/],
+  ] as const)("moves on past Hunter failing with %s, to FullEnrich's match, charging only that", async (_name, faults, reason) => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    hunter.faults.push(...(faults as unknown as HunterFault[]));
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const columnId = await waterfallColumn(client, listId, ["hunter", "fullenrich"]);
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ value: "ada.lovelace@analytical.example", status: "completed", error: null });
+    expect(cell!.attempts).toEqual([
+      { provider: "hunter", outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(reason) },
+      { provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME },
+    ]);
+    expect(hunter.lookups()).toHaveLength(faults.length);
+    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "EMAIL_LOOKUP", -2]]);
+    expect(await client.balance()).toBe(98);
+  });
+
+  it("a 429 with Retry-After is waited for and asked again", async () => {
+    hunter.faults.push({ status: 429, headers: { "retry-after": "0.2" }, body: { errors: [{ id: "too_many_requests", code: 429, details: "slow down" }] } });
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[1]!]);
+    const columnId = await waterfallColumn(client, listId, ["hunter"]);
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ value: "alan@bletchley.example", status: "completed", attempts: [{ provider: "hunter", outcome: "matched", cost: 1 }] });
+    expect(hunter.lookups()).toHaveLength(2);
+    expect(await client.balance()).toBe(99);
+  });
+
+  it("no match anywhere: completed empty, nothing charged; every provider failing: failed, nothing charged", async () => {
+    fullEnrich.options.directory = () => ({});
+    hunter.directory = () => "not_found";
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ value: null, status: "completed", error: null });
+    expect((cell!.attempts as Array<{ outcome: string }>).map((a) => a.outcome)).toEqual(["no_match", "no_match"]);
+
+    hunter.faults.push({ status: 401 });
+    fullEnrich.faults.push({ on: "submit", status: 401, body: { code: "error.unauthorized", message: "bad key" } });
+    const other = await listOf(client, [PEOPLE[0]!]);
+    const failing = await waterfallColumn(client, other.listId, ["hunter", "fullenrich"]);
+    await settle();
+    const [failed] = await cellsOf(client, other.listId, failing);
+    expect(failed).toMatchObject({ value: null, status: "failed", error: expect.stringMatching(/^hunter: hunter answered 401.*; fullenrich: fullenrich answered 401/) });
+    expect(await movements(client)).toEqual([]);
+    expect(await client.balance()).toBe(100);
+  });
+
+  it("does not ask a provider whose price the balance cannot pay, and tries the cheaper one", async () => {
+    const client = await h.seedWorkspace({ credits: 1 });
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ value: "ada@hunter.example", status: "completed" });
+    expect(cell!.attempts).toEqual([
+      { provider: "fullenrich", outcome: "not_run", cost: 0, durationMs: 0, reason: "INSUFFICIENT_CREDITS: the balance cannot pay this provider's price of 2" },
+      { provider: "hunter", outcome: "matched", cost: 1, durationMs: TIME },
+    ]);
+    expect(fullEnrich.submitted()).toEqual([]);
+    expect(await client.balance()).toBe(0);
+  });
+
+  it("a mobile_phone waterfall charges FullEnrich's phone price", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [{ firstName: "Ada", lastName: "Lovelace", linkedinUrl: "https://www.linkedin.com/in/ada" }]);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "sandbox"], "mobile_phone");
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ value: "+33 6 12 34 56 78", status: "completed", attempts: [{ provider: "fullenrich", outcome: "matched", cost: 8 }, { provider: "sandbox", outcome: "not_run", cost: 0 }] });
+    expect(await client.balance()).toBe(92);
+  });
+});
+
+describe("a waterfall's configuration", () => {
+  it.each([
+    [{ enrichmentType: "mobile_phone", config: { providers: ["hunter"] } }, "config.providers.0", "hunter does not look up mobile_phone"],
+    [{ enrichmentType: "work_email", config: { providers: ["fullenrich", "fullenrich"] } }, "config.providers", "providers must not name a provider twice"],
+    [{ enrichmentType: "work_email", config: { providers: [] } }, "config.providers", "providers must name at least one provider"],
+    [{ enrichmentType: "website_overview", subject: "company", config: { providers: ["hunter"] } }, "config.providers", "providers is a waterfall of contact providers: only work_email and mobile_phone take it"],
+    [{ isDynamic: true, prompt: "What?", config: { providers: ["hunter"] } }, "config.providers", "providers is a waterfall of contact providers: only work_email and mobile_phone take it"],
+  ])("refuses %j with 400 VALIDATION_ERROR at %s, writing nothing", async (body, path, message) => {
+    const client = await h.seedWorkspace();
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const res = await client.post(`/api/lists/${listId}/columns`, { name: "Bad", isDynamic: true, ...body });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: "VALIDATION_ERROR", issues: [{ path, message }] });
+    const columns = await client.get(`/api/lists/${listId}/columns`);
+    expect(columns.body.columns.map((c: { name: string }) => c.name)).not.toContain("Bad");
+  });
+
+  it("refuses an unknown provider id", async () => {
+    const client = await h.seedWorkspace();
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const res = await client.post(`/api/lists/${listId}/columns`, { name: "Bad", isDynamic: true, enrichmentType: "work_email", config: { providers: ["clearbit"] } });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: "VALIDATION_ERROR", issues: [{ path: "config.providers.0", message: expect.stringContaining('"fullenrich"') }] });
+  });
+
+  it("is returned on the column", async () => {
+    const client = await h.seedWorkspace();
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const res = await client.post(`/api/lists/${listId}/columns`, { name: "Email", isDynamic: true, enrichmentType: "work_email", config: { providers: ["hunter", "fullenrich"] } });
+    expect(res.status).toBe(201);
+    expect(res.body.column.config).toEqual({ providers: ["hunter", "fullenrich"] });
+    await settle();
+  });
+});
+
+describe("a task that dies between two providers", () => {
+  it("resumes at the provider it had not heard from: FullEnrich is not asked again, the row is charged once", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId, rowIds } = await listOf(client, [PEOPLE[1]!]);
+    tasks.setRunning(false);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    tasks.setRunning(true);
+
+    // The first attempt gets FullEnrich's no-match stored, then dies while Hunter is answering.
+    const runId = friendlyId("run");
+    const death = new AbortController();
+    hunter.directory = (query) => {
+      death.abort(new Error("the process died"));
+      return hunterDirectory(query);
+    };
+    await runColumnTask(h.services, "list-contact-enrich", { columnId, rowIds }, { runId, attempt: 1, lastAttempt: false, signal: death.signal });
+    const [midway] = await cellsOf(client, listId, columnId);
+    expect(midway).toMatchObject({ status: "processing", value: null, attempts: [{ provider: "fullenrich", outcome: "no_match", cost: 0 }] });
+    expect(await movements(client)).toEqual([]);
+
+    // The retry asks Hunter only.
+    hunter.directory = hunterDirectory;
+    const fullEnrichCalls = fullEnrich.submitted().length;
+    const summary = await runColumnTask(h.services, "list-contact-enrich", { columnId, rowIds }, { runId, attempt: 2, lastAttempt: false, signal: new AbortController().signal });
+    expect(summary).toMatchObject({ claimed: 1, completed: 1, written: 1 });
+    expect(fullEnrich.submitted()).toHaveLength(fullEnrichCalls);
+    expect(hunter.lookups()).toHaveLength(2);
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ status: "completed", value: "alan@bletchley.example" });
+    expect((cell!.attempts as Array<{ provider: string; outcome: string }>).map((a) => `${a.provider}:${a.outcome}`)).toEqual(["fullenrich:no_match", "hunter:matched"]);
+
+    // A third, late attempt finds nothing to do and charges nothing more.
+    const late = await runColumnTask(h.services, "list-contact-enrich", { columnId, rowIds }, { runId, attempt: 3, lastAttempt: true, signal: new AbortController().signal });
+    expect(late.claimed).toBe(0);
+    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "HUNTER_EMAIL_LOOKUP", -1]]);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 99, ledgerSum: 99, entries: 2 });
+  });
+});
