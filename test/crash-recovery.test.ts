@@ -2,22 +2,22 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it, type TestContext } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf, type Db } from "../src/db/client";
 import { createAccount } from "../src/domain/accounts";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
 import {
   apiClient,
-  childOutputs,
   forgetChildren,
   freePort,
+  killAndConfirm,
+  reportChildrenOnFailure,
   scratchDatabase,
   startRunner,
   startServer,
   stopChildren,
   waitUntil,
   type ApiClient,
-  type Child,
   type Json,
 } from "./helpers/child-server";
 import { startFakeTrigger, type FakeTrigger } from "./helpers/fake-trigger";
@@ -47,10 +47,6 @@ const PRICE = {
 beforeEach(forgetChildren);
 afterEach(stopChildren);
 
-/** Prints what every child printed when the test fails: the server's side of the story. */
-function reportChildrenOnFailure(context: TestContext) {
-  context.onTestFailed(() => console.error(`children's output:\n${childOutputs()}`));
-}
 
 // ---- work through the API ----
 
@@ -310,9 +306,6 @@ async function seededAccount(db: Db, credits: number) {
   return createAccount(db, { email: `crash-${crypto.randomUUID()}@example.test`, fullName: "Crash Test", credits });
 }
 
-async function killAndConfirm(child: Child) {
-  expect(await child.kill("SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
-}
 
 // ---- the cases ----
 

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { beforeEach, describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
 import { runColumnTask } from "../src/domain/enrichment/run-column-task";
+import { runEnrichmentRun } from "../src/domain/enrichment-runs/task";
 import { friendlyId } from "../src/dispatch/in-process";
 import { defaultDirectory, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";
 import { startFakeHunter, type HunterFault, type HunterFinding, type HunterQuery } from "./helpers/fake-hunter";
@@ -192,6 +193,26 @@ describe("a work_email waterfall", () => {
     expect(await client.balance()).toBe(98);
   });
 
+  it.each([
+    ["500 twice on submit", [{ on: "submit", status: 500 }, { on: "submit", status: 500 }], /^fullenrich answered 500.*\(after 2 attempts\)$/],
+    ["a submit answer without an enrichment_id", [{ on: "submit", status: 200, body: { id: "x" } }], /^fullenrich answered with a bulk enrichment answer without an enrichment_id$/],
+    ["402 out of credits", [{ on: "submit", status: 402, body: { code: "error.credits.insufficient", message: "Not enough credits" } }], /^fullenrich answered 402/],
+  ] as const)("moves on past FullEnrich failing with %s, to Hunter's match", async (_name, faults, reason) => {
+    fullEnrich.faults.push(...(faults as unknown as typeof fullEnrich.faults));
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ value: "ada@hunter.example", status: "completed", error: null });
+    expect(cell!.attempts).toEqual([
+      { provider: "fullenrich", outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(reason) },
+      { provider: "hunter", outcome: "matched", cost: 1, durationMs: TIME },
+    ]);
+    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "HUNTER_EMAIL_LOOKUP", -1]]);
+    expect(await client.balance()).toBe(99);
+  });
+
   it("a 429 with Retry-After is waited for and asked again", async () => {
     hunter.faults.push({ status: 429, headers: { "retry-after": "0.2" }, body: { errors: [{ id: "too_many_requests", code: 429, details: "slow down" }] } });
     const client = await h.seedWorkspace({ credits: 100 });
@@ -324,5 +345,102 @@ describe("a task that dies between two providers", () => {
     expect(late.claimed).toBe(0);
     expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "HUNTER_EMAIL_LOOKUP", -1]]);
     expect(await client.ledgerConsistency()).toEqual({ balance: 99, ledgerSum: 99, entries: 2 });
+  });
+});
+
+describe("a waterfall enrichment run", () => {
+  async function runOver(client: Client, listId: string, body: Record<string, unknown>) {
+    const res = await client.post("/api/enrichment", { enrichmentId: "work_email", scope: { type: "list", listId }, ...body });
+    return res;
+  }
+
+  async function itemsByLastName(client: Client, runId: string) {
+    const res = await client.get(`/api/enrichment/${runId}/items?limit=100`);
+    expect(res.status).toBe(200);
+    const leads = rowsOf<{ id: string; last_name: string | null; first_name: string }>(await h.db.execute(sql`select id, last_name, first_name from leads where workspace_id = ${client.workspaceId}`));
+    const nameOf = new Map(leads.map((l) => [l.id, l.last_name ?? l.first_name]));
+    return Object.fromEntries((res.body.items as Array<{ leadId: string }>).map((item) => [nameOf.get(item.leadId)!, item])) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  }
+
+  it("asks Hunter only for the leads FullEnrich missed; charged up front at the dearer price, each item costing its match", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client);
+    const preview = await runOver(client, listId, { mode: "preview", config: { providers: ["fullenrich", "hunter"] } });
+    expect(preview.status).toBe(200);
+    expect(preview.body).toEqual({ mode: "preview", leadCount: 3, cost: { creditAction: "EMAIL_LOOKUP", required: 6, balance: 100, sufficient: true } });
+
+    const started = await runOver(client, listId, { config: { providers: ["fullenrich", "hunter"] } });
+    expect(started.status).toBe(202);
+    await settle();
+    const run = await client.get(`/api/enrichment/${started.body.runId}`);
+    expect(run.body.run).toMatchObject({ status: "completed", error: null });
+    const items = await itemsByLastName(client, started.body.runId);
+    expect(items.Lovelace).toMatchObject({
+      status: "completed",
+      result: "ada.lovelace@analytical.example",
+      metadata: { provider: "fullenrich", providerSubmissionId: null, attempts: [{ provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME }, { provider: "hunter", outcome: "not_run", cost: 0, durationMs: 0 }] },
+    });
+    expect(items.Turing).toMatchObject({
+      status: "completed",
+      result: "alan@bletchley.example",
+      metadata: { provider: "hunter", attempts: [{ provider: "fullenrich", outcome: "no_match", cost: 0 }, { provider: "hunter", outcome: "matched", cost: 1 }] },
+    });
+    expect(items.Grace).toMatchObject({ status: "skipped", skippedReason: "no_match", metadata: { attempts: [{ provider: "fullenrich", outcome: "skipped" }, { provider: "hunter", outcome: "skipped" }] } });
+    expect(fullEnrich.submitted().map((s) => s.contacts.map((c) => c.last_name))).toEqual([["Lovelace", "Turing"]]);
+    expect(hunter.lookups().map((q) => q.last_name)).toEqual(["Turing"]);
+
+    const moves = await movements(client);
+    expect(moves.map(({ kind, action, units, delta, note }) => ({ kind, action, units, delta, note })).sort((a, b) => a.delta - b.delta)).toEqual([
+      { kind: "charge", action: "EMAIL_LOOKUP", units: 3, delta: -6, note: null },
+      { kind: "refund", action: "EMAIL_LOOKUP", units: 1, delta: 1, note: "Enrichment item matched by a cheaper provider" },
+      { kind: "refund", action: "EMAIL_LOOKUP", units: 1, delta: 2, note: "Enrichment item skipped" },
+    ]);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 97, ledgerSum: 97, entries: 4 });
+    expect(run.body.run).toMatchObject({ cost: expect.objectContaining({ actual: 3 }) });
+  });
+
+  it("a task that dies between two providers resumes at Hunter: FullEnrich is not asked again, nothing is charged twice", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[1]!]);
+    tasks.setRunning(false);
+    const started = await runOver(client, listId, { config: { providers: ["fullenrich", "hunter"] } });
+    expect(started.status).toBe(202);
+    await settle();
+    tasks.setRunning(true);
+    const runId = started.body.runId as string;
+
+    const taskRun = friendlyId("run");
+    const death = new AbortController();
+    hunter.directory = (query) => {
+      death.abort(new Error("the process died"));
+      return hunterDirectory(query);
+    };
+    await runEnrichmentRun(h.services, { enrichmentRunId: runId }, { runId: taskRun, attempt: 1, lastAttempt: false, signal: death.signal });
+    const midway = await itemsByLastName(client, runId);
+    expect(midway.Turing).toMatchObject({ status: "running", metadata: { attempts: [{ provider: "fullenrich", outcome: "no_match" }] } });
+
+    hunter.directory = hunterDirectory;
+    await runEnrichmentRun(h.services, { enrichmentRunId: runId }, { runId: taskRun, attempt: 2, lastAttempt: false, signal: new AbortController().signal });
+    const items = await itemsByLastName(client, runId);
+    expect(items.Turing).toMatchObject({ status: "completed", result: "alan@bletchley.example", metadata: { provider: "hunter", attempts: [{ provider: "fullenrich", outcome: "no_match" }, { provider: "hunter", outcome: "matched", cost: 1 }] } });
+    expect(fullEnrich.submitted()).toHaveLength(1);
+    expect(hunter.lookups()).toHaveLength(2);
+    expect((await movements(client)).map((m) => [m.kind, m.delta]).sort()).toEqual([["charge", -2], ["refund", 1]]);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 99, ledgerSum: 99, entries: 3 });
+    expect((await client.get(`/api/enrichment/${runId}`)).body.run.status).toBe("completed");
+  });
+
+  it.each([
+    [{ enrichmentId: "website_overview", config: { providers: ["hunter"] } }, "config.providers", "providers is a waterfall of contact providers: only work_email and mobile_phone take it"],
+    [{ enrichmentId: "mobile_phone", config: { providers: ["fullenrich", "hunter"] } }, "config.providers.1", "hunter does not look up mobile_phone"],
+    [{ enrichmentId: "work_email", config: { providers: ["hunter", "hunter"] } }, "config.providers", "providers must not name a provider twice"],
+  ])("refuses %j with 400 VALIDATION_ERROR at %s, creating no run", async (body, path, message) => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[0]!]);
+    const res = await client.post("/api/enrichment", { scope: { type: "list", listId }, ...body });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: "VALIDATION_ERROR", issues: [{ path, message }] });
+    expect(rowsOf(await h.db.execute(sql`select id from enrichment_runs where workspace_id = ${client.workspaceId}`))).toEqual([]);
+    expect(await client.balance()).toBe(100);
   });
 });

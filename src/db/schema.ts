@@ -501,6 +501,8 @@ export const enrichmentRuns = pgTable(
     attributeKey: text("attribute_key").notNull(),
     writePolicy: text("write_policy", { enum: ["overwrite", "skip_existing"] }).notNull().default("overwrite"),
     creditAction: text("credit_action").notNull(),
+    // A contact run's waterfall (`config.providers`), in the order the providers are tried; null: one provider.
+    providers: text("providers").array(),
     costPreview: integer("cost_preview").notNull(),
     costActual: integer("cost_actual").notNull().default(0),
     triggerRunId: text("trigger_run_id"),
@@ -555,6 +557,12 @@ export const enrichmentRunItems = pgTable(
     attempts: integer("attempts").notNull().default(0),
     provider: text("provider"),
     providerSubmissionId: text("provider_submission_id"),
+    // A waterfall item's tries, one per provider asked so far, stored after each provider answers,
+    // so a retried task resumes at the first provider this item has not heard from.
+    providerAttempts: jsonb("provider_attempts").$type<CellAttempt[]>(),
+    // What a waterfall item's match cost, when the matched provider is cheaper than the price the run
+    // was charged per item: the difference is refunded (null: the item cost the run's price).
+    cost: integer("cost"),
     startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
     completedAt: timestamp("completed_at", { withTimezone: true, mode: "date" }),
     createdAt: createdAt(),

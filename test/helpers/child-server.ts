@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { inject } from "vitest";
+import { expect, inject, type TestContext } from "vitest";
 import { createPostgresDb, type Db } from "../../src/db/client";
 import { migrateDatabase } from "../../src/db/migrate";
 
@@ -203,4 +203,14 @@ export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number
     if (performance.now() - started > timeoutMs) throw new Error(`not reached within ${timeoutMs} ms: ${await describe()}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** Prints what every child printed when the test fails: the server's side of the story. */
+export function reportChildrenOnFailure(context: TestContext) {
+  context.onTestFailed(() => console.error(`children's output:\n${childOutputs()}`));
+}
+
+/** Kills the child with SIGKILL and checks that it died of it. */
+export async function killAndConfirm(child: Child) {
+  expect(await child.kill("SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
 }

@@ -12,6 +12,8 @@ import { balanceOf, lockWorkspace } from "../credits";
 import { captureRunCredits, releaseRunCredits } from "./credits";
 import { requireConfiguredProvider } from "../provider-guard";
 import { planRun, type Plan, type RunRequest } from "./planner";
+import type { ContactField } from "../../providers/bulk";
+import { waterfallIssues, waterfallSteps } from "../waterfall/steps";
 
 /** The body of POST /api/enrichment after the route's validation. */
 export type EnrichmentRunBody = z.output<typeof createEnrichmentRunBody>;
@@ -31,13 +33,25 @@ export type RunPreview = {
   cost: { creditAction: string; required: number; balance: number; sufficient: boolean };
 };
 
-/** The entry (404 when not offered), its validated input and the output defaults. */
-function resolveRequest(body: EnrichmentRunBody): RunRequest {
+/**
+ * The entry (404 when not offered), its validated input, its waterfall (each provider configured) and
+ * the output defaults; without a waterfall, the entry's provider must be configured.
+ */
+function resolveRequest(services: Services, body: EnrichmentRunBody): RunRequest {
   const entry = offeredEntry(body.enrichmentId);
   if (!entry) throw AppError.notFound("Enrichment");
+  const input = parseOrThrow(entry.input, body.input, "input");
+  const providers = body.config?.providers ?? null;
+  if (providers) {
+    const issues = waterfallIssues(entry.provider.kind, providers, ["config", "providers"]);
+    if (issues.length > 0) throw AppError.validation(issues.map((issue) => ({ path: issue.path.join("."), message: issue.message })));
+  } else {
+    requireConfiguredProvider(services.providers, entry.provider.kind);
+  }
   return {
+    waterfall: providers ? waterfallSteps(services, entry.provider.kind as ContactField, providers) : null,
     entry,
-    input: parseOrThrow(entry.input, body.input, "input"),
+    input,
     scope: body.scope,
     target: body.output.target ?? entry.defaultOutput.target,
     attributeKey: body.output.attributeKey ?? entry.defaultOutput.attributeKey,
@@ -47,8 +61,7 @@ function resolveRequest(body: EnrichmentRunBody): RunRequest {
 
 /** Plans without writing anything: the answer of `mode: "preview"`. */
 export async function previewEnrichmentRun(services: Services, workspaceId: string, body: EnrichmentRunBody): Promise<RunPreview> {
-  const request = resolveRequest(body);
-  requireConfiguredProvider(services.providers, request.entry.provider.kind);
+  const request = resolveRequest(services, body);
   const plan = await planRun(services.db, services.prices, workspaceId, request);
   const balance = await balanceOf(services.db, workspaceId);
   return {
@@ -78,6 +91,8 @@ async function requestHash(request: RunRequest): Promise<string> {
     input: request.input,
     output: { target: request.target, attributeKey: request.attributeKey },
     writePolicy: request.writePolicy,
+    // Absent without a waterfall, so the hashes of runs stored before waterfalls existed stay the same.
+    providers: request.waterfall?.map((step) => step.id),
   });
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -132,6 +147,7 @@ async function insertRun(tx: Queryable, workspaceId: string, plan: Plan, key: st
       attributeKey: plan.attributeKey,
       writePolicy: plan.writePolicy,
       creditAction: plan.creditAction,
+      providers: plan.waterfall?.map((step) => step.id) ?? null,
       costPreview: plan.required,
       idempotencyKey: key ?? null,
       requestHash: hash,
@@ -167,8 +183,7 @@ type Creation = { kind: "reused"; run: StartedRun } | { kind: "created"; run: St
  */
 export async function createEnrichmentRun(services: Services, workspaceId: string, body: EnrichmentRunBody): Promise<StartedRun> {
   const { db, prices, dispatcher, logger } = services;
-  const request = resolveRequest(body);
-  requireConfiguredProvider(services.providers, request.entry.provider.kind);
+  const request = resolveRequest(services, body);
   const key = body.idempotencyKey;
   const hash = await requestHash(request);
   if (key) {

@@ -2,7 +2,8 @@ import { sql } from "drizzle-orm";
 import { rowsOf, type Db, type Queryable } from "../../db/client";
 
 // A run is charged once, when it is created, for every lead it plans to enrich; each item that ends
-// skipped or failed gives its share back as a refund row of its own. Dedupe keys make both happen at
+// skipped or failed gives its share back as a refund row of its own, and so does a waterfall item
+// matched by a provider cheaper than the run's price per item (the difference). Dedupe keys make both happen at
 // most once however often a task is retried or a cancel repeated.
 
 export const runChargeKey = (runId: string) => `enrichment_run:${runId}:charge`;
@@ -28,22 +29,28 @@ export async function refundSettledItems(tx: Queryable, runId: string): Promise<
         from enrichment_runs r
         where r.id = ${runId}
           and exists (select 1 from credit_ledger c where c.workspace_id = r.workspace_id and c.dedupe_key = ${runChargeKey(runId)})
-      ), due as (
+      ), owed as (
+        -- A skipped or failed item gives back its whole share; a waterfall item matched by a
+        -- provider cheaper than the run's price per item gives back the difference.
         select i.id, i.status, 'enrichment_run_item:' || i.id || ':refund' as dedupe_key,
-               row_number() over (order by i.id) as n, count(*) over () as total
+               case when i.status = 'completed' then run.unit_price - i.cost else run.unit_price end as amount
         from enrichment_run_items i join run on i.run_id = run.id
-        where i.status in ('skipped', 'failed') and run.unit_price > 0
+        where (i.status in ('skipped', 'failed') or (i.status = 'completed' and i.cost is not null and i.cost < run.unit_price))
+          and run.unit_price > 0
           and not exists (select 1 from credit_ledger c
                           where c.workspace_id = run.workspace_id and c.dedupe_key = 'enrichment_run_item:' || i.id || ':refund')
+      ), due as (
+        select o.*, sum(o.amount) over (order by o.id) as running, sum(o.amount) over () as total from owed o
       ), moved as (
-        update workspaces w set credit_balance = w.credit_balance + run.unit_price * (select count(*) from due), updated_at = now()
+        update workspaces w set credit_balance = w.credit_balance + (select sum(amount) from due), updated_at = now()
         from run where w.id = run.workspace_id and exists (select 1 from due)
         returning w.credit_balance
       ), entries as (
         insert into credit_ledger (workspace_id, kind, action, units, delta, balance_after, reference_type, reference_id, dedupe_key, note)
-        select run.workspace_id, 'refund', run.credit_action, 1, run.unit_price,
-               moved.credit_balance - run.unit_price * (due.total - due.n),
-               'enrichment_run_item', due.id, due.dedupe_key, 'Enrichment item ' || due.status
+        select run.workspace_id, 'refund', run.credit_action, 1, due.amount,
+               moved.credit_balance - (due.total - due.running),
+               'enrichment_run_item', due.id, due.dedupe_key,
+               case when due.status = 'completed' then 'Enrichment item matched by a cheaper provider' else 'Enrichment item ' || due.status end
         from due cross join run cross join moved
         returning delta
       ), cost as (

@@ -10,6 +10,7 @@ import { parseFilter, type Filter } from "../filters/language";
 import { compileFilter } from "../filters/sql";
 import { leadFieldTable } from "../filters/targets";
 import { requireList } from "../lists";
+import type { WaterfallStep } from "../waterfall/steps";
 
 type RunBody = z.output<typeof createEnrichmentRunBody>;
 export type RunScope = RunBody["scope"];
@@ -23,6 +24,8 @@ export type RunRequest = {
   target: OutputTarget;
   attributeKey: string;
   writePolicy: WritePolicy;
+  /** A contact run's waterfall, its providers configured; null: the entry's one provider. */
+  waterfall: WaterfallStep[] | null;
 };
 
 /** One lead to enrich, and its membership in the scope's list when there is a list. */
@@ -129,7 +132,8 @@ export async function planRun(db: Queryable, prices: Prices, workspaceId: string
   }
 
   const creditAction = entry.costModel.creditAction;
-  const unitPrice = prices.costOf(creditAction);
+  // A waterfall run is charged per lead at its dearest provider's price; each item gives back what its match cost less.
+  const unitPrice = request.waterfall ? Math.max(...request.waterfall.map((step) => step.price)) : prices.costOf(creditAction);
   if (unitPrice === undefined) throw new Error(`No price configured for ${creditAction} (enrichment ${entry.slug})`);
   return {
     ...request,

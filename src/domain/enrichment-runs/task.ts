@@ -9,6 +9,10 @@ import { keepLeased } from "../lease";
 import { enrichLead, type ItemOutcome, type LeadJson } from "./provider-call";
 import { awaitRunSubmissions, inRunSubmission, settleStoredRunSubmission, submitRunItems, type ContactRunDeps } from "./contact-submissions";
 import { isBulkContactProvider, isContactField, type BulkContactProvider, type ContactField } from "../../providers/bulk";
+import type { CellAttempt } from "../../db/schema";
+import type { ContactSourceId } from "../../providers/contact-sources";
+import { configuredWaterfall } from "../waterfall/steps";
+import { runItemsThroughWaterfall, type WaterfallItemOutcome } from "./waterfall-items";
 
 // The `enrichment-run` task: enriches a run's items batch by batch. Each batch is claimed in one
 // statement (pending → running, only while the run is running), answered by the provider with bounded
@@ -26,9 +30,12 @@ type RunState = {
   output_target: "lead" | "membership";
   attribute_key: string;
   write_policy: "overwrite" | "skip_existing";
+  providers: string[] | null;
+  /** What the run was charged per item. */
+  unit_price: number;
 };
 
-type ClaimedItem = { id: string; leadId: string; membershipId: string | null; attempts: number; lead: LeadJson };
+type ClaimedItem = { id: string; leadId: string; membershipId: string | null; attempts: number; lead: LeadJson; providerAttempts?: CellAttempt[] | null };
 
 /** Where results land: the table, and the item column that points at its row. */
 type Target = { table: SQL; itemKey: SQL; attributeKey: string; skipExisting: boolean };
@@ -58,7 +65,8 @@ async function startRun(db: Db, runId: string, owner: string, leaseMs: number): 
             lease_owner = ${owner}, lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
         where id = ${runId} and status in ('pending', 'running')
           and (lease_owner is null or lease_owner = ${owner} or lease_expires_at is null or lease_expires_at < now())
-        returning id, enrichment_slug, input, output_target, attribute_key, write_policy
+        returning id, enrichment_slug, input, output_target, attribute_key, write_policy, to_json(providers) as providers,
+                  coalesce(cost_preview / nullif(resolved_count, 0), 0)::int as unit_price
       ), reclaimed as (
         -- Items sent in a submission stay running: the submission's result is theirs.
         update enrichment_run_items i set status = 'pending', updated_at = now()
@@ -109,11 +117,11 @@ async function claimBatch(db: Db, runId: string, target: Target, size: number): 
         update enrichment_run_items i
         set status = 'running', attempts = i.attempts + 1, started_at = now(), updated_at = now()
         from checked k where i.id = k.id and not (k.missing or k.has_value)
-        returning i.id, i.lead_id, i.membership_id, i.attempts
+        returning i.id, i.lead_id, i.membership_id, i.attempts, i.provider_attempts
       )
       select (select count(*) from skipped) as skipped,
              coalesce((select json_agg(json_build_object('id', c.id, 'leadId', c.lead_id, 'membershipId', c.membership_id,
-                                                         'attempts', c.attempts, 'lead', to_jsonb(l)) order by c.id)
+                                                         'attempts', c.attempts, 'providerAttempts', c.provider_attempts, 'lead', to_jsonb(l)) order by c.id)
                        from claimed c join leads l on l.id = c.lead_id), '[]'::json) as claimed`),
   );
   return { claimed: row?.claimed ?? [], skipped: Number(row?.skipped ?? 0) };
@@ -126,7 +134,7 @@ async function claimBatch(db: Db, runId: string, target: Target, size: number): 
  * are locked in id order, so two runs writing the same leads cannot deadlock. Returns how many items
  * ended skipped or failed (owed a refund).
  */
-async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedItem[], outcomes: ItemOutcome[]): Promise<number> {
+async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedItem[], outcomes: Array<ItemOutcome & Partial<Pick<WaterfallItemOutcome, "providerAttempts" | "cost">>>): Promise<number> {
   const records = items.map((item, index) => {
     const outcome = outcomes[index]!;
     return {
@@ -139,6 +147,8 @@ async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedI
       error_details: outcome.status === "failed" ? outcome.errorDetails : null,
       provider: outcome.provider,
       provider_submission_id: outcome.providerSubmissionId,
+      provider_attempts: outcome.providerAttempts ?? null,
+      cost: outcome.cost ?? null,
     };
   });
   const [row] = rowsOf<{ unpaid: string | number }>(
@@ -146,7 +156,7 @@ async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedI
       with outcome as (
         select * from jsonb_to_recordset(${jsonParam(records)}) as o(
           id uuid, attempts int, status text, result jsonb, skipped_reason text, error_message text,
-          error_details jsonb, provider text, provider_submission_id text)
+          error_details jsonb, provider text, provider_submission_id text, provider_attempts jsonb, cost int)
       ), settled as (
         select o.*, (o.status = 'completed' and ${mustSkip(target)}) as already_set
         from outcome o
@@ -159,10 +169,12 @@ async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedI
             skipped_reason = case when s.already_set then 'existing_value' else s.skipped_reason end,
             error_message = s.error_message, error_details = s.error_details,
             provider = s.provider, provider_submission_id = s.provider_submission_id,
+            provider_attempts = coalesce(s.provider_attempts, i.provider_attempts),
+            cost = case when s.already_set then null else s.cost end,
             completed_at = now(), updated_at = now()
         from settled s
         where i.id = s.id and i.run_id = ${runId} and i.status = 'running' and i.attempts = s.attempts
-        returning i.id, i.status, i.result, i.${target.itemKey} as target_id
+        returning i.id, i.status, i.result, i.cost, i.${target.itemKey} as target_id
       ), locked as (
         select t.id from ${target.table} t
         where t.id in (select target_id from done where status = 'completed')
@@ -173,7 +185,7 @@ async function flushBatch(db: Db, runId: string, target: Target, items: ClaimedI
         from done d join locked on locked.id = d.target_id
         where d.status = 'completed' and t.id = d.target_id
       )
-      select count(*) filter (where status <> 'completed') as unpaid from done`),
+      select count(*) filter (where status <> 'completed' or cost is not null) as unpaid from done`),
   );
   return Number(row?.unpaid ?? 0);
 }
@@ -215,6 +227,36 @@ function cancellationWatch(db: Db, runId: string, signal: AbortSignal) {
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * A contact run with a waterfall: items are claimed a hundred at a time (FullEnrich's batch) and go
+ * through the providers step by step (src/domain/enrichment-runs/waterfall-items.ts); each batch's
+ * outcomes are written, and what is owed back (no match, failures, cheaper matches) refunded.
+ */
+async function runWaterfallItems(
+  services: Services,
+  input: { run: RunState; entry: CatalogEntry; field: ContactField; target: Target; ctx: TaskContext; watch: ReturnType<typeof cancellationWatch>; concurrency: number },
+): Promise<void> {
+  const { db } = services;
+  const { run, entry, target, ctx, watch } = input;
+  const configured = configuredWaterfall(services, input.field, run.providers as ContactSourceId[]);
+  while (!ctx.signal.aborted) {
+    const { claimed, skipped } = await claimBatch(db, run.id, target, WATERFALL_BATCH);
+    watch.seenRunning();
+    if (claimed.length === 0 && skipped === 0) break;
+    let outcomes: Array<ItemOutcome & Partial<WaterfallItemOutcome>> | null;
+    if (await watch.stopped()) outcomes = claimed.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null }));
+    else if ("error" in configured) outcomes = claimed.map(() => ({ status: "failed", errorMessage: configured.error, errorDetails: null, provider: null, providerSubmissionId: null }));
+    else outcomes = await runItemsThroughWaterfall(db, { runId: run.id, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency);
+    // Stopped mid-step: the claimed items stay running under the run's lease, for the next attempt or recovery.
+    if (!outcomes) return;
+    const unpaid = claimed.length > 0 ? await flushBatch(db, run.id, target, claimed, outcomes) : 0;
+    if (skipped + unpaid > 0) await refundSettledItemsNow(db, run.id);
+  }
+}
+
+/** The most items one batch of a waterfall run takes through its providers (FullEnrich's largest submission). */
+const WATERFALL_BATCH = 100;
 
 /**
  * A contact enrichment with a bulk provider: what an earlier attempt sent is settled first (never
@@ -313,6 +355,10 @@ export async function runEnrichmentRun(
 
     const bulk = entry && isContactField(entry.provider.kind) ? services.providers[entry.provider.kind] : null;
     await keepLeased(leaseMs, () => renewRunLease(db, runId, ctx.runId, leaseMs), logger, async () => {
+      if (entry && run.providers && isContactField(entry.provider.kind)) {
+        await runWaterfallItems(services, { run, entry, field: entry.provider.kind, target, ctx, watch, concurrency });
+        return;
+      }
       if (entry && bulk && isBulkContactProvider(bulk)) {
         await runContactItems(services, { runId, entry, field: entry.provider.kind as ContactField, provider: bulk, target, ctx, watch });
         return;

@@ -47,7 +47,7 @@ export function itemView(item: ItemRow) {
     skippedReason: item.skippedReason,
     error: item.errorMessage === null ? null : { message: item.errorMessage, details: item.errorDetails ?? null },
     attempts: item.attempts,
-    metadata: { provider: item.provider, providerSubmissionId: item.providerSubmissionId },
+    metadata: { provider: item.provider, providerSubmissionId: item.providerSubmissionId, ...(item.providerAttempts ? { attempts: item.providerAttempts } : {}) },
     timing: {
       startedAt: iso(item.startedAt),
       completedAt: iso(item.completedAt),

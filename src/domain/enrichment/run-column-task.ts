@@ -1,10 +1,8 @@
 import { DrizzleQueryError } from "drizzle-orm";
 import type { ColumnTaskPayload, TaskContext, TaskId } from "../../dispatch/types";
-import { isBulkContactProvider, isContactField, type ContactField } from "../../providers/bulk";
-import type { ContactSourceId } from "../../providers/contact-sources";
-import { AppError } from "../../errors";
+import { isBulkContactProvider, isContactField } from "../../providers/bulk";
 import { runWaterfall } from "../waterfall/run";
-import { waterfallOf, waterfallSteps, type WaterfallStep } from "../waterfall/steps";
+import { configuredWaterfall, waterfallOf } from "../waterfall/steps";
 import type { CellProvider, ProviderKind, ProviderResult } from "../../providers/types";
 import type { Services } from "../../services";
 import { planColumn } from "../column-kinds";
@@ -147,7 +145,7 @@ async function fillColumn(
     const waterfall = plan.kind === "typed" && isContactField(kind) ? waterfallOf(column.config) : null;
     if (waterfall && isContactField(kind)) {
       // Tried provider by provider, each row charged only for the one that matched.
-      const steps = stepsOrFailure(services, kind, waterfall);
+      const steps = configuredWaterfall(services, kind, waterfall);
       if ("error" in steps) {
         const failed = cells.map((cell): CellResult => ({ cellId: cell.cellId, runToken: cell.runToken, status: "failed", value: null, reasoning: null, error: steps.error, metadata: { runId: ctx.runId, attempt: ctx.attempt }, refund: true }));
         const outcome = await writeResultsAdvancing(db, services, column, failed, refundsFor(column, plan.creditAction));
@@ -169,16 +167,6 @@ async function fillColumn(
   });
   logger.info("column task finished", { ...log, ...summary, columnDone: summary.openCells === 0 });
   return summary;
-}
-
-/** A waterfall's steps in this process's configuration, or why it cannot run here (a provider it names is not configured). */
-function stepsOrFailure(services: Services, field: ContactField, ids: readonly ContactSourceId[]): { steps: WaterfallStep[] } | { error: string } {
-  try {
-    return { steps: waterfallSteps(services, field, ids) };
-  } catch (error) {
-    if (error instanceof AppError) return { error: `${error.code}: ${error.message}` };
-    throw error;
-  }
 }
 
 /**

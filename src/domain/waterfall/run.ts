@@ -4,7 +4,7 @@ import type { CellAttempt, CellAttempts } from "../../db/schema";
 import { jsonParam, uuidSet } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
 import type { ContactField } from "../../providers/bulk";
-import type { CellProvider, ProviderResult } from "../../providers/types";
+import type { ProviderResult } from "../../providers/types";
 import type { Services } from "../../services";
 import { BUDGET_EXCEEDED, INSUFFICIENT_CREDITS, type CellResult, type ClaimedCell, type Refunds, type TaskColumn } from "../cell-store";
 import { SUBJECT_TABLES } from "../cell-store/tables";
@@ -14,6 +14,7 @@ import { conditionHolds, conditionNotMetResult } from "../engine/conditions";
 import { committedOf, startReleased, writeResultsAdvancing } from "../engine/work";
 import { watchColumn } from "../enrichment/column-watch";
 import type { ColumnTaskSummary } from "../enrichment/run-column-task";
+import { askProvider, attemptOf, notRunAfter } from "./ask";
 import type { WaterfallStep } from "./steps";
 
 // A contact column with a waterfall (`config.providers`): for each row the providers are tried in
@@ -88,7 +89,7 @@ export async function runWaterfall(
       else if (unfit) entry.attempts.push({ provider: step.id, outcome: "skipped", cost: 0, durationMs: 0, reason: unfit });
       else asked.push(entry);
     }
-    const answers = await ask(step.provider, column, asked, ctx.signal, settings.concurrency);
+    const answers = await askProvider(step.provider, column, asked.map((entry) => ({ key: entry.cell.cellId, row: entry.cell.row })), ctx.signal, settings.concurrency);
     // Cancelled mid-step: nothing of it is stored, so a retry asks this provider again for these rows.
     if (!answers) return;
     const outcomes: StepOutcome[] = due.map((entry) => ({ open: entry, answer: answers.get(entry.cell.cellId) ?? null }));
@@ -120,58 +121,6 @@ async function canPay(db: Queryable, column: TaskColumn, price: number): Promise
     return { ok: false, reason: `${BUDGET_EXCEEDED}: the column's budget cannot pay this provider's price of ${price}` };
   }
   return { ok: true };
-}
-
-/**
- * The provider's answer for each asked cell, with the time it took: in its batches where it takes
- * them (FullEnrich), one request per row otherwise, `concurrency` at a time (the adapter's client
- * keeps its own limit). Null when the run was cancelled meanwhile.
- */
-async function ask(provider: CellProvider, column: TaskColumn, asked: readonly Open[], signal: AbortSignal, concurrency: number): Promise<Map<string, ProviderResult & { durationMs: number }> | null> {
-  const answers = new Map<string, ProviderResult & { durationMs: number }>();
-  const failure = (error: unknown): ProviderResult => ({ outcome: "error", error: error instanceof Error ? error.message : String(error), retryable: false, metadata: { provider: provider.name } });
-  try {
-    if (provider.enrichMany) {
-      const batch = (provider as { bulk?: { maxBatch?: number } }).bulk?.maxBatch ?? 100;
-      const chunks: Open[][] = [];
-      for (let start = 0; start < asked.length; start += batch) chunks.push(asked.slice(start, start + batch));
-      await Promise.all(
-        chunks.map(async (chunk) => {
-          const started = performance.now();
-          let results: ProviderResult[];
-          try {
-            results = await provider.enrichMany!({ column, rows: chunk.map((entry) => entry.cell.row), signal });
-          } catch (error) {
-            if (signal.aborted) throw error;
-            results = chunk.map(() => failure(error));
-          }
-          const durationMs = Math.round(performance.now() - started);
-          chunk.forEach((entry, i) => answers.set(entry.cell.cellId, { ...(results[i] ?? failure("no answer for this row")), durationMs }));
-        }),
-      );
-    } else {
-      let next = 0;
-      const worker = async () => {
-        while (next < asked.length) {
-          const entry = asked[next++]!;
-          const started = performance.now();
-          let result: ProviderResult;
-          try {
-            result = await provider.enrich({ column, row: entry.cell.row, signal });
-          } catch (error) {
-            if (signal.aborted) throw error;
-            result = failure(error);
-          }
-          answers.set(entry.cell.cellId, { ...result, durationMs: Math.round(performance.now() - started) });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, asked.length)) }, worker));
-    }
-  } catch (error) {
-    if (signal.aborted) return null;
-    throw error;
-  }
-  return signal.aborted ? null : answers;
 }
 
 /**
@@ -232,7 +181,6 @@ async function recordStep(
       const { cell, attempts } = o.open;
       const answer = o.answer;
       if (answer) attempts.push(attemptOf(step, answer, unpaid.has(cell.cellId)));
-      const notRun = (from: number) => steps.slice(from).map((s): CellAttempt => ({ provider: s.id, outcome: "not_run", cost: 0, durationMs: 0 }));
       if (answer?.outcome === "value" && !unpaid.has(cell.cellId)) {
         summary.completed += 1;
         results.push({
@@ -244,11 +192,11 @@ async function recordStep(
           error: null,
           metadata: { ...answer.metadata, provider: step.id, ...runMeta },
           refund: false,
-          attempts: [...attempts, ...notRun(index + 1)],
+          attempts: [...attempts, ...notRunAfter(steps, index)],
         });
       } else if (answer?.outcome === "value") {
         summary.insufficientCredits += 1;
-        results.push(endedWithout(cell, attempts, overBudget ? BUDGET_EXCEEDED : INSUFFICIENT_CREDITS, runMeta, [...attempts, ...notRun(index + 1)]));
+        results.push(endedWithout(cell, attempts, overBudget ? BUDGET_EXCEEDED : INSUFFICIENT_CREDITS, runMeta, [...attempts, ...notRunAfter(steps, index)]));
       } else if (!last) {
         onward.push({ cell_id: cell.cellId, run_token: cell.runToken, attempts: { runToken: cell.runToken, attempts } });
       } else {
@@ -280,20 +228,6 @@ async function accountFlush(services: Services, summary: ColumnTaskSummary, flus
   summary.openCells = flush.open;
   // The cells that read the ones just written, and were waiting for them, start now.
   if (flush.released) await startReleased(services, [flush.released]);
-}
-
-function attemptOf(step: WaterfallStep, answer: ProviderResult & { durationMs?: number }, unpaid: boolean): CellAttempt {
-  const durationMs = answer.durationMs ?? 0;
-  switch (answer.outcome) {
-    case "value":
-      return unpaid
-        ? { provider: step.id, outcome: "matched", cost: 0, durationMs, reason: "Not charged, so not kept: the balance or the column's budget could not pay this provider's price" }
-        : { provider: step.id, outcome: "matched", cost: step.price, durationMs };
-    case "no_match":
-      return { provider: step.id, outcome: "no_match", cost: 0, durationMs, reason: answer.reason };
-    case "error":
-      return { provider: step.id, outcome: "error", cost: 0, durationMs, reason: answer.error };
-  }
 }
 
 function endedWithout(cell: ClaimedCell, attempts: CellAttempt[], error: string, runMeta: Record<string, unknown>, all: CellAttempt[] = attempts): CellResult {

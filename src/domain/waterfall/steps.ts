@@ -67,3 +67,17 @@ export function waterfallGatePrice(
   if (!ids || !column.enrichmentType || !isContactField(column.enrichmentType)) return null;
   return Math.min(...waterfallSteps(services, column.enrichmentType, ids).map((step) => step.price));
 }
+
+/**
+ * A stored waterfall's steps as this process configures them, or why it cannot run here (a
+ * provider it names is not configured, say after a restart without its key): for a task, whose
+ * work then fails with that reason instead of being retried.
+ */
+export function configuredWaterfall(services: Pick<Services, "contactSources" | "prices">, field: ContactField, ids: readonly ContactSourceId[]): { steps: WaterfallStep[] } | { error: string } {
+  try {
+    return { steps: waterfallSteps(services, field, ids) };
+  } catch (error) {
+    if (error instanceof AppError) return { error: `${error.code}: ${error.message}` };
+    throw error;
+  }
+}

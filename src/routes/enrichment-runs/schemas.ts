@@ -3,6 +3,8 @@ import { enrichmentRuns, itemStatuses, runStatuses } from "../../db/schema";
 import { FILTER_EXAMPLE, filterJsonSchema } from "../../domain/filters/language";
 import { LIMITS } from "../../limits";
 import { atMost, freeForm, limitParam, text, uuid } from "../../validation";
+import { waterfallProviders } from "../../domain/waterfall/steps";
+import { cellAttempts } from "../views";
 
 const outputTarget = z.enum(enrichmentRuns.outputTarget.enumValues);
 const writePolicy = z.enum(enrichmentRuns.writePolicy.enumValues);
@@ -60,6 +62,15 @@ export const createEnrichmentRunBody = z.object({
         .openapi({ description: "The attribute the value is written under; the enrichment's default otherwise." }),
     })
     .default({}),
+  config: z
+    .strictObject({
+      providers: waterfallProviders.optional().openapi({
+        description:
+          "Contact enrichments (work email, mobile phone): a waterfall, the providers tried in this order for each lead until one finds a value (`fullenrich`, `hunter` for emails, `sandbox` under PROVIDERS=sandbox). The run is charged up front at the dearest provider's price per lead; each item then costs only its matched provider's price, the rest refunded, and each provider's outcome is on the item as `metadata.attempts`.",
+        example: ["hunter", "fullenrich"],
+      }),
+    })
+    .optional(),
   writePolicy: writePolicy.default("overwrite").openapi({ description: "`skip_existing` leaves a target that already holds a value alone (its item is skipped)." }),
   idempotencyKey: text(LIMITS.idempotencyKey)
     .min(1)
@@ -127,7 +138,11 @@ export const EnrichmentRunItem = z
     skippedReason: z.string().nullable(),
     error: z.strictObject({ message: z.string(), details: z.unknown() }).nullable(),
     attempts: count(),
-    metadata: z.strictObject({ provider: z.string().nullable(), providerSubmissionId: z.string().nullable() }),
+    metadata: z.strictObject({
+      provider: z.string().nullable(),
+      providerSubmissionId: z.string().nullable(),
+      attempts: cellAttempts().openapi({ description: "In a waterfall run (`config.providers`): each provider's try for this lead, in the waterfall's order. Absent otherwise." }),
+    }),
     timing: z.strictObject({
       startedAt: timestamp().nullable(),
       completedAt: timestamp().nullable(),
