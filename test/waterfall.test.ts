@@ -170,47 +170,35 @@ describe("a work_email waterfall", () => {
     expect(await client.balance()).toBe(97);
   });
 
+  // Each failing provider first, the other one second and matching: [case, the failing one, its faults, the error it records].
+  const HUNTER_MATCH = { value: "ada@hunter.example", provider: "hunter", cost: 1, action: "HUNTER_EMAIL_LOOKUP" };
+  const FULLENRICH_MATCH = { value: "ada.lovelace@analytical.example", provider: "fullenrich", cost: 2, action: "EMAIL_LOOKUP" };
   it.each([
-    ["401", [{ status: 401, body: { errors: [{ id: "authentication_failed", code: 401, details: "No user found for the API key supplied" }] } }], /^hunter answered 401: .*authentication_failed/],
-    ["500 twice", [{ status: 500 }, { status: 500 }], /^hunter answered 500: .*\(after 2 attempts\)$/],
-    ["a malformed body", [{ raw: "<html>oops</html>" }], /^malformed answer: the body is not JSON: "<html>oops<\/html>"$/],
-    ["a body without data", [{ raw: JSON.stringify({ meta: {} }) }], /^malformed answer: data: /],
-    ["no answer in time, twice", [{ hang: true }, { hang: true }], /^hunter did not answer within 300 ms \(after 2 attempts\)$/],
-  ] as const)("moves on past Hunter failing with %s, to FullEnrich's match, charging only that", async (_name, faults, reason) => {
-    const client = await h.seedWorkspace({ credits: 100 });
-    hunter.faults.push(...(faults as unknown as HunterFault[]));
-    const { listId } = await listOf(client, [PEOPLE[0]!]);
-    const columnId = await waterfallColumn(client, listId, ["hunter", "fullenrich"]);
-    await settle();
-    const [cell] = await cellsOf(client, listId, columnId);
-    expect(cell).toMatchObject({ value: "ada.lovelace@analytical.example", status: "completed", error: null });
-    expect(cell!.attempts).toEqual([
-      { provider: "hunter", outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(reason) },
-      { provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME },
-    ]);
-    expect(hunter.lookups()).toHaveLength(faults.length);
-    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "EMAIL_LOOKUP", -2]]);
-    expect(await client.balance()).toBe(98);
-  });
-
-  it.each([
-    ["500 twice on submit", [{ on: "submit", status: 500 }, { on: "submit", status: 500 }], /^fullenrich answered 500.*\(after 2 attempts\)$/],
-    ["a submit answer without an enrichment_id", [{ on: "submit", status: 200, body: { id: "x" } }], /^fullenrich answered with a bulk enrichment answer without an enrichment_id$/],
-    ["402 out of credits", [{ on: "submit", status: 402, body: { code: "error.credits.insufficient", message: "Not enough credits" } }], /^fullenrich answered 402/],
-  ] as const)("moves on past FullEnrich failing with %s, to Hunter's match", async (_name, faults, reason) => {
-    fullEnrich.faults.push(...(faults as unknown as typeof fullEnrich.faults));
+    ["Hunter answering 401", "hunter", [{ status: 401, body: { errors: [{ id: "authentication_failed", code: 401, details: "No user found for the API key supplied" }] } }], /^hunter answered 401: .*authentication_failed/],
+    ["Hunter answering 500 twice", "hunter", [{ status: 500 }, { status: 500 }], /^hunter answered 500: .*\(after 2 attempts\)$/],
+    ["Hunter answering a malformed body", "hunter", [{ raw: "<html>oops</html>" }], /^malformed answer: the body is not JSON: "<html>oops<\/html>"$/],
+    ["Hunter answering a body without data", "hunter", [{ raw: JSON.stringify({ meta: {} }) }], /^malformed answer: data: /],
+    ["Hunter not answering in time, twice", "hunter", [{ hang: true }, { hang: true }], /^hunter did not answer within 300 ms \(after 2 attempts\)$/],
+    ["FullEnrich answering 500 twice on submit", "fullenrich", [{ on: "submit", status: 500 }, { on: "submit", status: 500 }], /^fullenrich answered 500.*\(after 2 attempts\)$/],
+    ["FullEnrich answering without an enrichment_id", "fullenrich", [{ on: "submit", status: 200, body: { id: "x" } }], /^fullenrich answered with a bulk enrichment answer without an enrichment_id$/],
+    ["FullEnrich answering 402 out of credits", "fullenrich", [{ on: "submit", status: 402, body: { code: "error.credits.insufficient", message: "Not enough credits" } }], /^fullenrich answered 402/],
+  ] as const)("moves on past %s to the other provider's match, charging only that", async (_name, failing, faults, reason) => {
+    const match = failing === "hunter" ? FULLENRICH_MATCH : HUNTER_MATCH;
+    if (failing === "hunter") hunter.faults.push(...(faults as unknown as HunterFault[]));
+    else fullEnrich.faults.push(...(faults as unknown as typeof fullEnrich.faults));
     const client = await h.seedWorkspace({ credits: 100 });
     const { listId } = await listOf(client, [PEOPLE[0]!]);
-    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    const columnId = await waterfallColumn(client, listId, [failing, match.provider]);
     await settle();
     const [cell] = await cellsOf(client, listId, columnId);
-    expect(cell).toMatchObject({ value: "ada@hunter.example", status: "completed", error: null });
+    expect(cell).toMatchObject({ value: match.value, status: "completed", error: null });
     expect(cell!.attempts).toEqual([
-      { provider: "fullenrich", outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(reason) },
-      { provider: "hunter", outcome: "matched", cost: 1, durationMs: TIME },
+      { provider: failing, outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(reason) },
+      { provider: match.provider, outcome: "matched", cost: match.cost, durationMs: TIME },
     ]);
-    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "HUNTER_EMAIL_LOOKUP", -1]]);
-    expect(await client.balance()).toBe(99);
+    if (failing === "hunter") expect(hunter.lookups()).toHaveLength(faults.length);
+    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", match.action, -match.cost]]);
+    expect(await client.balance()).toBe(100 - match.cost);
   });
 
   it("a 429 with Retry-After is waited for and asked again", async () => {
