@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { Hono, type Context, type ExecutionContext, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { compressResponses } from "./compression";
 import { Scalar } from "@scalar/hono-api-reference";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./context";
@@ -24,6 +25,8 @@ export type AppOptions = {
   requestLog?: Logger;
   /** Serves public/ (the Node server; a Worker's static assets are served before it runs). */
   staticFiles?: MiddlewareHandler<AppEnv>;
+  /** gzip or deflate the responses a client accepts that way (the Node server; Workers compress at the edge). */
+  compress?: boolean;
 };
 
 export function createApp(buildServices: ServicesFactory, options: AppOptions = {}) {
@@ -40,13 +43,17 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
     });
   }
 
+  if (options.compress) app.use("*", compressResponses);
+
   app.use("*", async (c, next) => {
     const given = c.req.header("x-request-id");
     const requestId = given && SANE_REQUEST_ID.test(given) ? given : `req_${uuidv7().replace(/-/g, "")}`;
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
     await next();
-    c.header("X-Request-Id", requestId);
+    // Responses built by the context carry it already; setting it again would re-wrap the finished
+    // response. Only one built elsewhere (static files, a stream) needs it added.
+    if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
   });
 
   const withServices: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -92,20 +99,14 @@ export function createApp(buildServices: ServicesFactory, options: AppOptions = 
   };
   app.use("/api/*", requireApiKey);
 
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: tooLarge,
-    }),
-  );
+  app.use("/api/*", limitBody);
 
   app.route("/", apiRoutes());
   app.route("/webhooks", webhookRoutes);
 
   // The MCP server: the same key, and each tool call goes through the API itself, so a tool answers
   // exactly what the route would (validation, ownership, credits, the error envelope).
-  app.all("/mcp", withServices, requireApiKey, bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }), (c) => {
+  app.all("/mcp", withServices, requireApiKey, limitBody, (c) => {
     const executionCtx = executionContextOf(c);
     return handleMcpRequest(c, (request) => Promise.resolve(app.fetch(request, c.env, executionCtx)));
   });
@@ -176,11 +177,34 @@ const tooLarge = (): never => {
   throw new AppError("PAYLOAD_TOO_LARGE", `Request body exceeds ${MAX_BODY_BYTES} bytes`);
 };
 
+const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+
+/**
+ * MAX_BODY_BYTES for every request body. A request without a body (no Content-Length, no
+ * Transfer-Encoding), or with a Content-Length, is decided from its headers alone: asking for the
+ * body stream, as the general check does first, makes the Node adapter build a whole web Request
+ * for every request. Only a body of unknown length is counted as it streams.
+ */
+const limitBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const headers = c.req.raw.headers;
+  if (!headers.has("transfer-encoding")) {
+    const length = headers.get("content-length");
+    if (length === null) return next();
+    if (/^\d+$/.test(length.trim())) return Number(length) > MAX_BODY_BYTES ? tooLarge() : next();
+  }
+  return streamedBodyLimit(c, next);
+};
+
 /** The Worker's execution context; Node has none. */
 function executionContextOf(c: Context<AppEnv>): ExecutionContext | undefined {
+  // Hono's getter throws where there is none (every Node request): not asked for there.
+  if (isNodeRequest(c)) return undefined;
   try {
     return c.executionCtx;
   } catch {
     return undefined;
   }
 }
+
+/** @hono/node-server passes the Node request and response as the environment. */
+const isNodeRequest = (c: Context<AppEnv>) => typeof (c.env as { incoming?: unknown } | undefined)?.incoming === "object";

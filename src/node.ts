@@ -61,7 +61,7 @@ async function start(): Promise<void> {
     const tasks = startBackgroundTasks(env, logger, () => services());
     const services = (): Services => kit.services({ db: database.db, dispatcher: tasks.dispatcher });
     await copyVendorAssets();
-    const app = createApp(() => ({ services: services() }), { requestLog: logger, staticFiles: serveStatic({ root: PUBLIC_DIR }) });
+    const app = createApp(() => ({ services: services() }), { requestLog: logger, staticFiles: serveStatic({ root: PUBLIC_DIR }), compress: true });
     // This process alone owns the embedded database, so every lease in it belonged to a process that
     // is gone: recovery may take its work at once instead of waiting for the leases to run out.
     // Before listening, so no lease of this process's own requests is cut short.

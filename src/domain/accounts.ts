@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import { rowsOf, type Db, type Queryable } from "../db/client";
 import { accounts, apiKeys, workspaces } from "../db/schema";
@@ -16,8 +17,9 @@ export function generateApiKey(): string {
 }
 
 export async function hashApiKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  // node:crypto (Node, and Workers under nodejs_compat): synchronous and several times cheaper per
+  // request than WebCrypto's digest, which every authenticated request pays.
+  return createHash("sha256").update(key).digest("hex");
 }
 
 export type Principal = { accountId: string; workspaceId: string; keyId: string };
