@@ -1,9 +1,11 @@
 import { and, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { companyCells, personCells } from "../src/db/schema";
+import { revokeApiKey } from "../src/domain/accounts";
 import { createList } from "../src/domain/lists";
 import { addColumn, addCompanies, addPeople } from "./helpers/fixtures";
-import { REQUEST_ID, useHarness, type Client } from "./helpers/harness";
+import { countingApp } from "./helpers/counting";
+import { Client, REQUEST_ID, useHarness } from "./helpers/harness";
 
 const h = useHarness();
 
@@ -218,5 +220,84 @@ describe("PATCH /api/lists/{id}/companies/{cid}/cells (seed 002)", () => {
       code: "VALIDATION_ERROR",
       issues: [{ path: "cid" }],
     });
+  });
+});
+
+describe("the cell writes check the key in their own statement", () => {
+  const counting = countingApp(h);
+  const UNKNOWN_KEY = `pk_live_${"u".repeat(43)}`;
+  const UNAUTHORIZED = { error: "Missing or invalid API key", code: "UNAUTHORIZED", requestId: REQUEST_ID };
+
+  async function companySheet(client: Client) {
+    const list = await createList(h.db, client.workspaceId, { name: "Company cells" });
+    const [companyRowId] = await addCompanies(h.db, client.workspaceId, list.id, ["Analytical Engines"]);
+    const columnId = await addColumn(h.db, client.workspaceId, list.id, { subject: "company", schema: { type: "text" } });
+    return { listId: list.id, companyRowId: companyRowId!, columnId };
+  }
+
+  it("one statement for a person or company cell write, its key check included", async () => {
+    const client = await h.seedWorkspace();
+    const { listId, rowId, columnId } = await sheet(client);
+    const counted = counting.as(client);
+    let res: Awaited<ReturnType<Client["put"]>> | undefined;
+    expect(await counting.count(async () => (res = await counted.put(`/api/lists/${listId}/cells`, { rowId, columnId, value: "one trip" })))).toBe(1);
+    expect(res!.status).toBe(200);
+    expect(await storedCell(columnId, rowId)).toMatchObject({ value: "one trip", status: "completed" });
+    const company = await companySheet(client);
+    let patched: Awaited<ReturnType<Client["patch"]>> | undefined;
+    expect(
+      await counting.count(async () => (patched = await counted.patch(`/api/lists/${company.listId}/companies/${company.companyRowId}/cells`, { columnId: company.columnId, value: "one trip" }))),
+    ).toBe(1);
+    expect(patched!.status).toBe(200);
+  });
+
+  it("answers 401 for an unknown key and writes nothing", async () => {
+    const client = await h.seedWorkspace();
+    const { listId, rowId, columnId } = await sheet(client);
+    const stranger = new Client(h.app, h.db, { ...client.account, apiKey: UNKNOWN_KEY });
+    const res = await stranger.put(`/api/lists/${listId}/cells`, { rowId, columnId, value: "intruder" });
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(UNAUTHORIZED);
+    expect(res.headers.get("www-authenticate")).toBe("Bearer");
+    expect(await storedCell(columnId, rowId)).toBeUndefined();
+    const company = await companySheet(client);
+    const patched = await stranger.patch(`/api/lists/${company.listId}/companies/${company.companyRowId}/cells`, { columnId: company.columnId, value: "intruder" });
+    expect(patched.status).toBe(401);
+    expect(patched.body).toEqual(UNAUTHORIZED);
+  });
+
+  it("refuses a key the moment it is revoked", async () => {
+    const client = await h.seedWorkspace();
+    const { listId, rowId, columnId } = await sheet(client);
+    expect((await client.put(`/api/lists/${listId}/cells`, { rowId, columnId, value: "before" })).status).toBe(200);
+    await revokeApiKey(h.db, { accountId: client.account.accountId });
+    const res = await client.put(`/api/lists/${listId}/cells`, { rowId, columnId, value: "after" });
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(UNAUTHORIZED);
+    expect(await storedCell(columnId, rowId)).toMatchObject({ value: "before" });
+  });
+
+  it("tells a wrong key before a bad body, and a right key the body's fault", async () => {
+    const client = await h.seedWorkspace();
+    const { listId, columnId } = await sheet(client);
+    const stranger = new Client(h.app, h.db, { ...client.account, apiKey: UNKNOWN_KEY });
+    const wrongKey = await stranger.put(`/api/lists/${listId}/cells`, { rowId: "not-a-uuid", columnId });
+    expect(wrongKey.status).toBe(401);
+    expect(wrongKey.body).toEqual(UNAUTHORIZED);
+    const malformedKey = new Client(h.app, h.db, { ...client.account, apiKey: "not-a-key" });
+    expect((await malformedKey.put(`/api/lists/${listId}/cells`, { rowId: "not-a-uuid", columnId })).status).toBe(401);
+    const rightKey = await client.put(`/api/lists/${listId}/cells`, { rowId: "not-a-uuid", columnId });
+    expect(rightKey.status).toBe(400);
+    expect(rightKey.body.code).toBe("VALIDATION_ERROR");
+  });
+
+  it("answers 404, not 401, for another workspace's list with a valid key", async () => {
+    const owner = await h.seedWorkspace();
+    const other = await h.seedWorkspace();
+    const { listId, rowId, columnId } = await sheet(owner);
+    const res = await other.put(`/api/lists/${listId}/cells`, { rowId, columnId, value: "x" });
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe("NOT_FOUND");
+    expect(await storedCell(columnId, rowId)).toBeUndefined();
   });
 });

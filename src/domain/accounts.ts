@@ -24,6 +24,23 @@ export async function hashApiKey(key: string): Promise<string> {
 
 export type Principal = { accountId: string; workspaceId: string; keyId: string };
 
+/** The one answer to a missing, malformed, unknown or revoked key. */
+export const unauthorized = () => new AppError("UNAUTHORIZED", "Missing or invalid API key", { headers: { "WWW-Authenticate": "Bearer" } });
+
+/**
+ * Whose workspace a write is for: known already (the key was checked by the middleware), or the
+ * caller's API key by its hash, checked inside the write's own statement so that an authenticated
+ * write is one round trip (and a revoked key is refused at once: nothing is cached).
+ */
+export type Caller = { workspaceId: string } | { apiKeyHash: string };
+
+/** The caller's workspace id as an SQL expression: null when the key is unknown or revoked. */
+export function callerWorkspace(caller: Caller) {
+  return "workspaceId" in caller
+    ? sql`${caller.workspaceId}::uuid`
+    : sql`(select workspace_id from api_keys where key_hash = ${caller.apiKeyHash} and revoked_at is null limit 1)`;
+}
+
 export type Authentication = { principal: Principal; retryAfterSeconds: number | null } | null;
 
 /**

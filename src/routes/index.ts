@@ -10,7 +10,7 @@ import { companyOperations } from "./companies/operations";
 import { leadOperations } from "./leads/operations";
 import { enrichmentRunOperations } from "./enrichment-runs/operations";
 import { enrichmentCatalogOperations } from "./enrichment-catalog/operations";
-import { honoPath, TAGS, type Operation } from "./operation";
+import { honoPath, keyCheckedByRoute, TAGS, type Operation } from "./operation";
 
 /** Every operation of the API, in the order the reference lists them. */
 export const OPERATIONS: readonly Operation[] = [
@@ -25,6 +25,9 @@ export const OPERATIONS: readonly Operation[] = [
   ...enrichmentCatalogOperations,
   ...enrichmentRunOperations,
 ];
+
+/** Whether the operation at this method and path checks the API key in its own statement. */
+export const checksKeyItself = keyCheckedByRoute(OPERATIONS);
 
 /** The API's routes, each mounted with its validators and recorded in the OpenAPI registry. */
 export function apiRoutes(): OpenAPIHono<AppEnv> {

@@ -95,6 +95,12 @@ type OperationSpec = {
   background?: BackgroundWork;
   /** The answer is a stream (text/event-stream) that stays open: no MCP tool; the CLI prints it as it comes. */
   stream?: true;
+  /**
+   * The handler checks the API key inside its own statement (`c.var.apiKeyHash`, see Caller in
+   * src/domain/accounts.ts), so the request is one round trip; the key middleware only reads the
+   * header. Without a rate limit only: counting requests needs the middleware's statement.
+   */
+  checksKeyItself?: true;
 };
 
 type Part<S extends OperationSpec, Key extends "params" | "query" | "body", Target extends keyof ValidationTargets> = S[Key] extends z.ZodType
@@ -147,3 +153,11 @@ export function defineOperation<const S extends OperationSpec>(spec: S, handler:
 
 /** The path in Hono's routing syntax (`/lists/:id`). */
 export const honoPath = (path: string) => path.replaceAll(/\{(\w+)\}/g, ":$1");
+
+/** A matcher of the operations that check the key themselves, by method and concrete path. */
+export function keyCheckedByRoute(operations: readonly Operation[]): (method: string, path: string) => boolean {
+  const routes = operations
+    .filter((operation) => operation.spec.checksKeyItself)
+    .map((operation) => ({ method: operation.spec.method.toUpperCase(), path: new RegExp(`^${operation.spec.path.replaceAll(/\{\w+\}/g, "[^/]+")}$`) }));
+  return (method, path) => routes.some((route) => route.method === method && route.path.test(path));
+}

@@ -8,6 +8,7 @@ import { failOpenCells } from "./queue";
 import { OPEN_CELL } from "./tables";
 import { creditActionsOf } from "../column-kinds";
 import { lockWorkspace } from "../credits";
+import { callerWorkspace, unauthorized, type Caller } from "../accounts";
 
 export type SnakeCell = {
   id: string;
@@ -22,24 +23,26 @@ export type SnakeCell = {
   updated_at: string;
 };
 
-type Scope = { workspaceId: string; listId: string };
+type Scope = Caller & { listId: string };
 export type PersonCellWrite = Scope & z.output<typeof writeCellBody>;
 export type CompanyCellWrite = Scope & { companyRowId: string } & z.output<typeof writeCompanyCellBody>;
 
 /**
- * The manual person-cell write (seed 001) in one statement: ownership of the list, the row and the
- * column, the value's fit to the column's schema.type, and the upsert. Checks answer in the
+ * The manual person-cell write (seed 001) in one statement: the caller's key when it is given, ownership
+ * of the list, the row and the column, the value's fit to the column's schema.type, and the upsert. Checks answer in the
  * documented order: list, row, column, then the value.
  */
 export async function writePersonCell(
   db: Queryable,
   input: PersonCellWrite,
-): Promise<{ cell: SnakeCell; hasReaders: boolean }> {
+): Promise<{ cell: SnakeCell; hasReaders: boolean; workspaceId: string }> {
   const value = JSON.stringify(input.value ?? null);
-  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null; has_readers: boolean }>(
+  const [outcome] = rowsOf<{ workspace_id: string | null; list_found: boolean; busy: boolean; row_found: boolean; column_found: boolean; fits: boolean; cell: SnakeCell | null; column_type: string | null; has_readers: boolean }>(
     await db.execute(sql`
-      with list as (
-        select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
+      with caller as (
+        select ${callerWorkspace(input)} as workspace_id
+      ), list as (
+        select l.id from lists l join caller on l.workspace_id = caller.workspace_id where l.id = ${input.listId}
       ), target_row as (
         select r.id from list_rows r join list on list.id = r.list_id where r.id = ${input.rowId}
       ), target_column as (
@@ -60,7 +63,8 @@ export async function writePersonCell(
               metadata = list_cells.metadata - 'sources' - 'sourceTitles', attempts = null, updated_at = now()
         returning *
       )
-      select exists (select 1 from list) as list_found,
+      select (select workspace_id from caller) as workspace_id,
+             exists (select 1 from list) as list_found,
              exists (select 1 from busy) as busy,
              exists (select 1 from target_row) as row_found,
              exists (select 1 from target_column) as column_found,
@@ -72,19 +76,21 @@ export async function writePersonCell(
                                        'created_at', created_at, 'updated_at', updated_at) from written) as cell
     `),
   );
-  if (!outcome?.list_found) throw AppError.notFound("List");
+  if (!outcome?.workspace_id) throw unauthorized();
+  const workspaceId = outcome.workspace_id;
+  if (!outcome.list_found) throw AppError.notFound("List");
   if (!outcome.row_found) throw AppError.notFound("Row");
   if (!outcome.column_found) throw AppError.notFound("Column");
   if (outcome.busy && outcome.fits) {
-    await settleOverwrittenCell(db, input.workspaceId, input.columnId, { person: input.rowId });
-    return writePersonCell(db, input);
+    await settleOverwrittenCell(db, workspaceId, input.columnId, { person: input.rowId });
+    return writePersonCell(db, { ...input, workspaceId });
   }
   if (!outcome.fits || !outcome.cell) {
     throw new AppError("VALUE_TYPE_MISMATCH", `Value does not fit the column's type (${outcome.column_type ?? "unknown"})`, {
       extra: { expectedType: outcome.column_type },
     });
   }
-  return { cell: { ...outcome.cell, created_at: iso(outcome.cell.created_at), updated_at: iso(outcome.cell.updated_at) }, hasReaders: outcome.has_readers };
+  return { cell: { ...outcome.cell, created_at: iso(outcome.cell.created_at), updated_at: iso(outcome.cell.updated_at) }, hasReaders: outcome.has_readers, workspaceId };
 }
 
 /** Whether other columns of the list read the column (their cells of the row may follow the new value). */
@@ -101,12 +107,14 @@ const iso = (value: string) => new Date(value).toISOString();
 export async function writeCompanyCell(
   db: Queryable,
   input: CompanyCellWrite,
-): Promise<{ hasReaders: boolean }> {
+): Promise<{ hasReaders: boolean; workspaceId: string }> {
   const stored = input.value === undefined || input.value === null || input.value === "" ? null : JSON.stringify(input.value);
-  const [outcome] = rowsOf<{ list_found: boolean; busy: boolean; company_found: boolean; column_found: boolean; has_readers: boolean }>(
+  const [outcome] = rowsOf<{ workspace_id: string | null; list_found: boolean; busy: boolean; company_found: boolean; column_found: boolean; has_readers: boolean }>(
     await db.execute(sql`
-      with list as (
-        select id from lists where id = ${input.listId} and workspace_id = ${input.workspaceId}
+      with caller as (
+        select ${callerWorkspace(input)} as workspace_id
+      ), list as (
+        select l.id from lists l join caller on l.workspace_id = caller.workspace_id where l.id = ${input.listId}
       ), company as (
         select r.id from list_company_rows r join list on list.id = r.list_id where r.id = ${input.companyRowId}
       ), target_column as (
@@ -123,21 +131,24 @@ export async function writeCompanyCell(
           set value = excluded.value, status = 'complete', metadata = list_company_cells.metadata - 'sources' - 'sourceTitles', updated_at = now()
         returning id
       )
-      select exists (select 1 from list) as list_found,
+      select (select workspace_id from caller) as workspace_id,
+             exists (select 1 from list) as list_found,
              exists (select 1 from busy) as busy,
              exists (select 1 from company) as company_found,
              exists (select 1 from written) as column_found,
              ${readersOf(input.listId, input.columnId)} as has_readers
     `),
   );
-  if (!outcome?.list_found) throw AppError.notFound("List");
+  if (!outcome?.workspace_id) throw unauthorized();
+  const workspaceId = outcome.workspace_id;
+  if (!outcome.list_found) throw AppError.notFound("List");
   if (!outcome.company_found) throw AppError.notFound("Company");
   if (outcome.busy) {
-    await settleOverwrittenCell(db, input.workspaceId, input.columnId, { company: input.companyRowId });
-    return writeCompanyCell(db, input);
+    await settleOverwrittenCell(db, workspaceId, input.columnId, { company: input.companyRowId });
+    return writeCompanyCell(db, { ...input, workspaceId });
   }
   if (!outcome.column_found) throw AppError.notFound("Column");
-  return { hasReaders: outcome.has_readers };
+  return { hasReaders: outcome.has_readers, workspaceId };
 }
 
 /**

@@ -1,3 +1,6 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../../context";
+import type { Caller } from "../../domain/accounts";
 import { writeCompanyCell, writePersonCell } from "../../domain/cell-store";
 import { followManualValue } from "../../domain/engine/work";
 import { defineOperation, success } from "../operation";
@@ -17,11 +20,12 @@ export const writeCell = defineOperation(
     body: writeCellBody,
     responses: { 200: { description: "The written cell", schema: writeCellResponse } },
     errors: [404],
+    checksKeyItself: true,
   },
   async (c) => {
-    const input = { workspaceId: c.var.principal.workspaceId, listId: c.req.valid("param").id, ...c.req.valid("json") };
-    const { cell, hasReaders } = await writePersonCell(c.var.services.db, input);
-    if (hasReaders) await followManualValue(c.var.services, { ...input, subject: "person" });
+    const input = { ...callerOf(c), listId: c.req.valid("param").id, ...c.req.valid("json") };
+    const { cell, hasReaders, workspaceId } = await writePersonCell(c.var.services.db, input);
+    if (hasReaders) await followManualValue(c.var.services, { ...input, workspaceId, subject: "person" });
     return c.json({ cell });
   },
 );
@@ -40,14 +44,20 @@ export const writeCompanyCellOperation = defineOperation(
     body: writeCompanyCellBody,
     responses: { 200: { description: "The value is written", schema: success } },
     errors: [404],
+    checksKeyItself: true,
   },
   async (c) => {
     const { id, cid } = c.req.valid("param");
-    const input = { workspaceId: c.var.principal.workspaceId, listId: id, companyRowId: cid, ...c.req.valid("json") };
-    const { hasReaders } = await writeCompanyCell(c.var.services.db, input);
-    if (hasReaders) await followManualValue(c.var.services, { ...input, rowId: cid, subject: "company" });
+    const input = { ...callerOf(c), listId: id, companyRowId: cid, ...c.req.valid("json") };
+    const { hasReaders, workspaceId } = await writeCompanyCell(c.var.services.db, input);
+    if (hasReaders) await followManualValue(c.var.services, { ...input, workspaceId, rowId: cid, subject: "company" });
     return c.json({ success: true as const });
   },
 );
+
+/** The caller as the key middleware left it: its key still to check in the write, or checked already (under a rate limit). */
+function callerOf(c: Context<AppEnv>): Caller {
+  return c.var.apiKeyHash ? { apiKeyHash: c.var.apiKeyHash } : { workspaceId: c.var.principal.workspaceId };
+}
 
 export const cellOperations = [writeCell, writeCompanyCellOperation];
