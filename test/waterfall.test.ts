@@ -91,6 +91,16 @@ async function cellsOf(client: Client, listId: string, columnId: string) {
   return res.body.cells as Array<{ rowId: string; value: unknown; status: string; error: string | null; attempts?: unknown[] }>;
 }
 
+/** A workspace with `credits`, a list of one person, and a waterfall column over it, filled: the cell as the API shows it. */
+async function fillOne(providers: string[], person: Record<string, string> = PEOPLE[0]!, credits = 100) {
+  const client = await h.seedWorkspace({ credits });
+  const { listId } = await listOf(client, [person]);
+  const columnId = await waterfallColumn(client, listId, providers);
+  await settle();
+  const [cell] = await cellsOf(client, listId, columnId);
+  return { client, cell: cell! };
+}
+
 const chargesOf = async (client: Client) => (await movements(client)).map(({ kind, action, delta, note }) => ({ kind, action, delta, note }));
 
 describe("a work_email waterfall", () => {
@@ -186,13 +196,9 @@ describe("a work_email waterfall", () => {
     const match = failing === "hunter" ? FULLENRICH_MATCH : HUNTER_MATCH;
     if (failing === "hunter") hunter.faults.push(...(faults as unknown as HunterFault[]));
     else fullEnrich.faults.push(...(faults as unknown as typeof fullEnrich.faults));
-    const client = await h.seedWorkspace({ credits: 100 });
-    const { listId } = await listOf(client, [PEOPLE[0]!]);
-    const columnId = await waterfallColumn(client, listId, [failing, match.provider]);
-    await settle();
-    const [cell] = await cellsOf(client, listId, columnId);
+    const { client, cell } = await fillOne([failing, match.provider], PEOPLE[0]!, 100);
     expect(cell).toMatchObject({ value: match.value, status: "completed", error: null });
-    expect(cell!.attempts).toEqual([
+    expect(cell.attempts).toEqual([
       { provider: failing, outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(reason) },
       { provider: match.provider, outcome: "matched", cost: match.cost, durationMs: TIME },
     ]);
@@ -203,11 +209,7 @@ describe("a work_email waterfall", () => {
 
   it("a 429 with Retry-After is waited for and asked again", async () => {
     hunter.faults.push({ status: 429, headers: { "retry-after": "0.2" }, body: { errors: [{ id: "too_many_requests", code: 429, details: "slow down" }] } });
-    const client = await h.seedWorkspace({ credits: 100 });
-    const { listId } = await listOf(client, [PEOPLE[1]!]);
-    const columnId = await waterfallColumn(client, listId, ["hunter"]);
-    await settle();
-    const [cell] = await cellsOf(client, listId, columnId);
+    const { client, cell } = await fillOne(["hunter"], PEOPLE[1]!, 100);
     expect(cell).toMatchObject({ value: "alan@bletchley.example", status: "completed", attempts: [{ provider: "hunter", outcome: "matched", cost: 1 }] });
     expect(hunter.lookups()).toHaveLength(2);
     expect(await client.balance()).toBe(99);
@@ -216,13 +218,9 @@ describe("a work_email waterfall", () => {
   it("no match anywhere: completed empty, nothing charged; every provider failing: failed, nothing charged", async () => {
     fullEnrich.options.directory = () => ({});
     hunter.directory = () => "not_found";
-    const client = await h.seedWorkspace({ credits: 100 });
-    const { listId } = await listOf(client, [PEOPLE[0]!]);
-    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
-    await settle();
-    const [cell] = await cellsOf(client, listId, columnId);
+    const { client, cell } = await fillOne(["fullenrich", "hunter"], PEOPLE[0]!, 100);
     expect(cell).toMatchObject({ value: null, status: "completed", error: null });
-    expect((cell!.attempts as Array<{ outcome: string }>).map((a) => a.outcome)).toEqual(["no_match", "no_match"]);
+    expect((cell.attempts as Array<{ outcome: string }>).map((a) => a.outcome)).toEqual(["no_match", "no_match"]);
 
     hunter.faults.push({ status: 401 });
     fullEnrich.faults.push({ on: "submit", status: 401, body: { code: "error.unauthorized", message: "bad key" } });
@@ -236,13 +234,9 @@ describe("a work_email waterfall", () => {
   });
 
   it("does not ask a provider whose price the balance cannot pay, and tries the cheaper one", async () => {
-    const client = await h.seedWorkspace({ credits: 1 });
-    const { listId } = await listOf(client, [PEOPLE[0]!]);
-    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
-    await settle();
-    const [cell] = await cellsOf(client, listId, columnId);
+    const { client, cell } = await fillOne(["fullenrich", "hunter"], PEOPLE[0]!, 1);
     expect(cell).toMatchObject({ value: "ada@hunter.example", status: "completed" });
-    expect(cell!.attempts).toEqual([
+    expect(cell.attempts).toEqual([
       { provider: "fullenrich", outcome: "not_run", cost: 0, durationMs: 0, reason: "INSUFFICIENT_CREDITS: the balance cannot pay this provider's price of 2" },
       { provider: "hunter", outcome: "matched", cost: 1, durationMs: TIME },
     ]);
@@ -258,6 +252,84 @@ describe("a work_email waterfall", () => {
     const [cell] = await cellsOf(client, listId, columnId);
     expect(cell).toMatchObject({ value: "+33 6 12 34 56 78", status: "completed", attempts: [{ provider: "fullenrich", outcome: "matched", cost: 8 }, { provider: "sandbox", outcome: "not_run", cost: 0 }] });
     expect(await client.balance()).toBe(92);
+  });
+});
+
+describe("a waterfall's edges", () => {
+  it("a value that does not fit the column is that provider's failure: not charged, and the next provider is asked", async () => {
+    hunter.directory = () => ({ email: "not an email at all" });
+    const { client, cell } = await fillOne(["hunter", "fullenrich"], PEOPLE[0]!, 100);
+    expect(cell).toMatchObject({ value: "ada.lovelace@analytical.example", status: "completed" });
+    expect(cell.attempts).toEqual([
+      { provider: "hunter", outcome: "error", cost: 0, durationMs: TIME, reason: expect.stringMatching(/^malformed answer: the value does not fit the column's type email/) },
+      { provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME },
+    ]);
+    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "EMAIL_LOOKUP", -2]]);
+  });
+
+  it("a match the balance cannot pay for goes on to the next, cheaper provider; past the last, it fails INSUFFICIENT_CREDITS", async () => {
+    hunter.directory = (query) => ({ email: `${query.first_name!.toLowerCase()}@hunter.example` });
+    const client = await h.seedWorkspace({ credits: 3 });
+    const people = [
+      { firstName: "Ada", lastName: "Lovelace", domain: "analytical.example" },
+      { firstName: "Alan", lastName: "Turing", domain: "bletchley.example" },
+      { firstName: "Grace", lastName: "Hopper", domain: "navy.example" },
+    ];
+    const { listId } = await listOf(client, people);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    const cells = await cellsOf(client, listId, columnId);
+    // FullEnrich matched all three; 3 credits paid for one of its matches (2), and one of Hunter's (1).
+    const summary = cells.map((c) => [c.status, c.value === null ? null : String(c.value).split("@")[1], (c.attempts as Array<{ outcome: string; cost: number }>).map((a) => `${a.outcome}:${a.cost}`)]);
+    expect(summary.filter(([, host]) => host === "analytical.example" || host === "bletchley.example" || host === "navy.example")).toEqual([["completed", expect.any(String), ["matched:2", "not_run:0"]]]);
+    expect(summary.filter(([, host]) => host === "hunter.example")).toEqual([["completed", "hunter.example", ["matched:0", "matched:1"]]]);
+    expect(summary.filter(([status]) => status === "failed")).toEqual([["failed", null, ["matched:0", "matched:0"]]]);
+    const failed = cells.find((c) => c.status === "failed")!;
+    expect(failed.error).toBe("INSUFFICIENT_CREDITS");
+    expect((failed.attempts as Array<{ reason?: string }>).map((a) => a.reason)).toEqual([
+      "INSUFFICIENT_CREDITS: not charged, so not kept: the balance could not pay this provider's price of 2",
+      "INSUFFICIENT_CREDITS: not charged, so not kept: the balance could not pay this provider's price of 1",
+    ]);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 0, ledgerSum: 0, entries: 3 });
+  });
+
+  it("a provider failing and the other unable to take the row: failed, not an empty answer", async () => {
+    fullEnrich.faults.push({ on: "submit", status: 500 }, { on: "submit", status: 500 });
+    const client = await h.seedWorkspace({ credits: 100 });
+    // FullEnrich takes a LinkedIn URL alone; Hunter needs a /in/ handle, or a name and a company.
+    const { listId } = await listOf(client, [{ firstName: "Ada", linkedinUrl: "https://www.linkedin.com/pub/ada-lovelace" }]);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    const [cell] = await cellsOf(client, listId, columnId);
+    expect(cell).toMatchObject({ status: "failed", value: null, error: expect.stringMatching(/^fullenrich: fullenrich answered 500/) });
+    expect((cell!.attempts as Array<{ outcome: string }>).map((a) => a.outcome)).toEqual(["error", "skipped"]);
+    expect(hunter.lookups()).toEqual([]);
+    expect(await movements(client)).toEqual([]);
+  });
+
+  it("cells resumed at a later provider and fresh cells in one task both end: each asked only what it had not been", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId, rowIds } = await listOf(client, [PEOPLE[1]!, { firstName: "Katherine", lastName: "Johnson", company: "Langley Research" }]);
+    hunter.directory = (query) => ({ email: `${query.first_name!.toLowerCase()}@hunter.example` });
+    tasks.setRunning(false);
+    const columnId = await waterfallColumn(client, listId, ["fullenrich", "hunter"]);
+    await settle();
+    tasks.setRunning(true);
+    // An earlier attempt, now dead, had heard FullEnrich's no-match for Alan's cell only.
+    await h.db.execute(sql`
+      update list_cells set attempts = jsonb_build_object('runToken', run_token, 'attempts',
+        jsonb_build_array(jsonb_build_object('provider', 'fullenrich', 'outcome', 'no_match', 'cost', 0, 'durationMs', 5, 'reason', 'fullenrich found no work email for this person')))
+      where column_id = ${columnId} and row_id = ${rowIds[0]!}`);
+    const summary = await runColumnTask(h.services, "list-contact-enrich", { columnId, rowIds }, { runId: friendlyId("run"), attempt: 1, lastAttempt: false, signal: new AbortController().signal });
+    expect(summary).toMatchObject({ claimed: 2, completed: 2, written: 2 });
+    expect(fullEnrich.submitted().map((s) => s.contacts.map((c) => c.last_name))).toEqual([["Johnson"]]);
+    expect(hunter.lookups().map((q) => q.last_name).sort()).toEqual(["Johnson", "Turing"]);
+    const cells = await cellsOf(client, listId, columnId);
+    expect(cells.map((c) => [c.status, c.value])).toEqual([
+      ["completed", "alan@hunter.example"],
+      ["completed", "katherine@hunter.example"],
+    ]);
+    expect(await client.balance()).toBe(98);
   });
 });
 
@@ -389,7 +461,7 @@ describe("a waterfall enrichment run", () => {
 
   it("a task that dies between two providers resumes at Hunter: FullEnrich is not asked again, nothing is charged twice", async () => {
     const client = await h.seedWorkspace({ credits: 100 });
-    const { listId } = await listOf(client, [PEOPLE[1]!]);
+    const { listId } = await listOf(client, [PEOPLE[0]!, PEOPLE[1]!]);
     tasks.setRunning(false);
     const started = await runOver(client, listId, { config: { providers: ["fullenrich", "hunter"] } });
     expect(started.status).toBe(202);
@@ -405,16 +477,18 @@ describe("a waterfall enrichment run", () => {
     };
     await runEnrichmentRun(h.services, { enrichmentRunId: runId }, { runId: taskRun, attempt: 1, lastAttempt: false, signal: death.signal });
     const midway = await itemsByLastName(client, runId);
+    // FullEnrich's match for Ada was written as soon as FullEnrich answered, before Hunter was asked.
+    expect(midway.Lovelace).toMatchObject({ status: "completed", result: "ada.lovelace@analytical.example" });
     expect(midway.Turing).toMatchObject({ status: "running", metadata: { attempts: [{ provider: "fullenrich", outcome: "no_match" }] } });
 
     hunter.directory = hunterDirectory;
     await runEnrichmentRun(h.services, { enrichmentRunId: runId }, { runId: taskRun, attempt: 2, lastAttempt: false, signal: new AbortController().signal });
     const items = await itemsByLastName(client, runId);
     expect(items.Turing).toMatchObject({ status: "completed", result: "alan@bletchley.example", metadata: { provider: "hunter", attempts: [{ provider: "fullenrich", outcome: "no_match" }, { provider: "hunter", outcome: "matched", cost: 1 }] } });
-    expect(fullEnrich.submitted()).toHaveLength(1);
-    expect(hunter.lookups()).toHaveLength(2);
-    expect((await movements(client)).map((m) => [m.kind, m.delta]).sort()).toEqual([["charge", -2], ["refund", 1]]);
-    expect(await client.ledgerConsistency()).toEqual({ balance: 99, ledgerSum: 99, entries: 3 });
+    expect(fullEnrich.submitted().map((s) => s.contacts.map((c) => c.last_name))).toEqual([["Lovelace", "Turing"]]);
+    expect(hunter.lookups().map((q) => q.last_name)).toEqual(["Turing", "Turing"]);
+    expect((await movements(client)).map((m) => [m.kind, m.delta]).sort()).toEqual([["charge", -4], ["refund", 1]]);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 97, ledgerSum: 97, entries: 3 });
     expect((await client.get(`/api/enrichment/${runId}`)).body.run.status).toBe("completed");
   });
 

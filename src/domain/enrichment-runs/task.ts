@@ -244,14 +244,14 @@ async function runWaterfallItems(
     const { claimed, skipped } = await claimBatch(db, run.id, target, WATERFALL_BATCH);
     watch.seenRunning();
     if (claimed.length === 0 && skipped === 0) break;
-    let outcomes: Array<ItemOutcome & Partial<WaterfallItemOutcome>> | null;
-    if (await watch.stopped()) outcomes = claimed.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null }));
-    else if ("error" in configured) outcomes = claimed.map(() => ({ status: "failed", errorMessage: configured.error, errorDetails: null, provider: null, providerSubmissionId: null }));
-    else outcomes = await runItemsThroughWaterfall(db, { runId: run.id, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency);
-    // Stopped mid-step: the claimed items stay running under the run's lease, for the next attempt or recovery.
-    if (!outcomes) return;
-    const unpaid = claimed.length > 0 ? await flushBatch(db, run.id, target, claimed, outcomes) : 0;
-    if (skipped + unpaid > 0) await refundSettledItemsNow(db, run.id);
+    if (skipped > 0) await refundSettledItemsNow(db, run.id);
+    const write = async (items: ClaimedItem[], outcomes: Array<ItemOutcome & Partial<WaterfallItemOutcome>>) => {
+      if ((await flushBatch(db, run.id, target, items, outcomes)) > 0) await refundSettledItemsNow(db, run.id);
+    };
+    if (await watch.stopped()) await write(claimed, claimed.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null })));
+    else if ("error" in configured) await write(claimed, claimed.map(() => ({ status: "failed", errorMessage: configured.error, errorDetails: null, provider: null, providerSubmissionId: null })));
+    // Stopped mid-step: the items asked in it stay running under the run's lease, for the next attempt or recovery.
+    else if (!(await runItemsThroughWaterfall(db, { runId: run.id, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency, write))) return;
   }
 }
 

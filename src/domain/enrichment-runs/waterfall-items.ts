@@ -3,7 +3,7 @@ import type { Queryable } from "../../db/client";
 import type { CellAttempt } from "../../db/schema";
 import { jsonParam } from "../../db/sql";
 import { providerColumn, type CatalogEntry } from "../catalog";
-import { askProvider, attemptOf, notRunAfter } from "../waterfall/ask";
+import { askProvider, attemptOf, endWithoutMatch, notRunAfter } from "../waterfall/ask";
 import type { WaterfallStep } from "../waterfall/steps";
 import { outcomeOf, rowDataOf, type ItemOutcome, type LeadJson } from "./provider-call";
 
@@ -11,28 +11,40 @@ import { outcomeOf, rowDataOf, type ItemOutcome, type LeadJson } from "./provide
 // providers step by step, each provider asked only for the items every provider before it missed.
 // The run was charged up front at its dearest provider's price per item; an item matched by a
 // cheaper one records what it cost (`cost`), and the difference is refunded with the item's other
-// refunds (src/domain/enrichment-runs/credits.ts). After each step the tries of the items still
-// looking are stored, so a task that dies resumes each item at the first provider it has no try of.
+// refunds (src/domain/enrichment-runs/credits.ts). After each step the items that ended are written
+// and the tries of those still looking are stored, so a task that dies resumes each item at the
+// first provider it has no try of, and never asks again a provider that answered.
 
 export type WaterfallItem = { id: string; attempts: number; lead: LeadJson; providerAttempts?: CellAttempt[] | null };
 
 /** An item's end: its outcome, its tries, and what its match cost when less than the run's price per item. */
 export type WaterfallItemOutcome = ItemOutcome & { providerAttempts: CellAttempt[]; cost: number | null };
 
-export async function runItemsThroughWaterfall(
+/**
+ * Takes the items through the providers they have not heard from yet, step by step. After each step
+ * the items that ended (matched, or out of providers) are handed to `write` and the tries of those
+ * still looking are stored, so whatever a provider answered is never lost to a crash. Returns false
+ * when stopped mid-step (the items asked in it stay running, for the next attempt).
+ */
+export async function runItemsThroughWaterfall<Item extends WaterfallItem>(
   db: Queryable,
   run: { runId: string; entry: CatalogEntry; input: Record<string, unknown>; steps: readonly WaterfallStep[]; unitPrice: number },
-  items: readonly WaterfallItem[],
+  items: readonly Item[],
   signal: AbortSignal,
   concurrency: number,
-): Promise<WaterfallItemOutcome[] | null> {
+  write: (items: Item[], outcomes: WaterfallItemOutcome[]) => Promise<void>,
+): Promise<boolean> {
   const { entry, steps } = run;
   const column = providerColumn(entry, run.input);
   const tries = new Map(items.map((item) => [item.id, [...(item.providerAttempts ?? [])]]));
-  const ended = new Map<string, WaterfallItemOutcome>();
-  for (let index = 0; index < steps.length; index++) {
+  let looking = items.filter((item) => tries.get(item.id)!.length < steps.length);
+  // Tried by every provider already (their end was not written before a crash): they end now.
+  const exhausted = items.filter((item) => tries.get(item.id)!.length >= steps.length);
+  if (exhausted.length > 0) await write(exhausted, exhausted.map((item) => noneMatched(tries.get(item.id)!)));
+  for (let index = 0; index < steps.length && looking.length > 0; index++) {
     const step = steps[index]!;
-    const due = items.filter((item) => !ended.has(item.id) && tries.get(item.id)!.length === index);
+    // Items a stored try shows past this step are taken up again at their own step.
+    const due = looking.filter((item) => tries.get(item.id)!.length === index);
     if (due.length === 0) continue;
     const asked: Array<{ key: string; row: ReturnType<typeof rowDataOf> }> = [];
     for (const item of due) {
@@ -43,7 +55,8 @@ export async function runItemsThroughWaterfall(
     }
     const answers = await askProvider(step.provider, column, asked, signal, concurrency);
     // Stopped mid-step: nothing of it is stored; the items are asked this provider again.
-    if (!answers) return null;
+    if (!answers) return false;
+    const ended = new Map<string, WaterfallItemOutcome>();
     for (const { key } of asked) {
       const answer = answers.get(key)!;
       const attempts = tries.get(key)!;
@@ -58,10 +71,14 @@ export async function runItemsThroughWaterfall(
         attempts.push(attemptOf(step, answer));
       }
     }
-    const looking = items.filter((item) => !ended.has(item.id)).map((item) => ({ id: item.id, attempts: item.attempts, provider_attempts: tries.get(item.id)! }));
-    if (looking.length > 0 && index < steps.length - 1) await storeTries(db, run.runId, looking);
+    if (index === steps.length - 1) for (const item of due) if (!ended.has(item.id)) ended.set(item.id, noneMatched(tries.get(item.id)!));
+    const endedItems = due.filter((item) => ended.has(item.id));
+    if (endedItems.length > 0) await write(endedItems, endedItems.map((item) => ended.get(item.id)!));
+    looking = looking.filter((item) => !ended.has(item.id));
+    const onward = due.filter((item) => !ended.has(item.id)).map((item) => ({ id: item.id, attempts: item.attempts, provider_attempts: tries.get(item.id)! }));
+    if (onward.length > 0) await storeTries(db, run.runId, onward);
   }
-  return items.map((item) => ended.get(item.id) ?? noneMatched(tries.get(item.id)!));
+  return true;
 }
 
 /** The tries of items still running under the same claim, in one statement. */
@@ -72,13 +89,9 @@ async function storeTries(db: Queryable, runId: string, looking: ReadonlyArray<{
     where i.id = t.id and i.run_id = ${runId} and i.status = 'running' and i.attempts = t.attempts`);
 }
 
-/** No provider matched: skipped as no match (refunded), or failed when every provider asked failed. */
+/** No provider matched (endWithoutMatch): skipped as no match, or failed. Refunded either way. */
 function noneMatched(attempts: CellAttempt[]): WaterfallItemOutcome {
-  const answered = attempts.some((a) => a.outcome === "no_match" || a.outcome === "skipped");
-  const errors = attempts.filter((a) => a.outcome === "error");
-  if (!answered && errors.length > 0) {
-    const errorMessage = errors.map((a) => `${a.provider}: ${a.reason}`).join("; ");
-    return { status: "failed", errorMessage, errorDetails: null, provider: null, providerSubmissionId: null, providerAttempts: attempts, cost: null };
-  }
-  return { status: "skipped", skippedReason: "no_match", provider: null, providerSubmissionId: null, providerAttempts: attempts, cost: null };
+  const end = endWithoutMatch(attempts);
+  if (end.kind === "no_match") return { status: "skipped", skippedReason: "no_match", provider: null, providerSubmissionId: null, providerAttempts: attempts, cost: null };
+  return { status: "failed", errorMessage: end.error, errorDetails: null, provider: null, providerSubmissionId: null, providerAttempts: attempts, cost: null };
 }

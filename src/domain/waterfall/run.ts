@@ -14,7 +14,8 @@ import { conditionHolds, conditionNotMetResult } from "../engine/conditions";
 import { committedOf, startReleased, writeResultsAdvancing } from "../engine/work";
 import { watchColumn } from "../enrichment/column-watch";
 import type { ColumnTaskSummary } from "../enrichment/run-column-task";
-import { askProvider, attemptOf, notRunAfter } from "./ask";
+import { askProvider, attemptOf, endWithoutMatch, notRunAfter, type Answer } from "./ask";
+import { valueMisfit } from "../../providers/value-schema";
 import type { WaterfallStep } from "./steps";
 
 // A contact column with a waterfall (`config.providers`): for each row the providers are tried in
@@ -92,12 +93,24 @@ export async function runWaterfall(
     const answers = await askProvider(step.provider, column, asked.map((entry) => ({ key: entry.cell.cellId, row: entry.cell.row })), ctx.signal, settings.concurrency);
     // Cancelled mid-step: nothing of it is stored, so a retry asks this provider again for these rows.
     if (!answers) return;
-    const outcomes: StepOutcome[] = due.map((entry) => ({ open: entry, answer: answers.get(entry.cell.cellId) ?? null }));
+    const outcomes: StepOutcome[] = due.map((entry) => ({ open: entry, answer: fittingOrError(column, answers.get(entry.cell.cellId) ?? null) }));
     if (!(await watch.alive())) return;
-    const still = await recordStep(services, run, index, outcomes, runMeta, refunds, summary);
-    const next = new Set(still);
-    open = open.filter((entry) => next.has(entry.cell.cellId));
+    const onward = new Set(await recordStep(services, run, index, outcomes, runMeta, refunds, summary));
+    // Cells at a later step (resumed from stored tries) wait for theirs; of this step's, those that go on.
+    const atThisStep = new Set(due.map((entry) => entry.cell.cellId));
+    open = open.filter((entry) => !atThisStep.has(entry.cell.cellId) || onward.has(entry.cell.cellId));
   }
+}
+
+/**
+ * A value that does not fit the column's type is this provider's failure, not a match: it is
+ * neither charged nor kept, and the next provider is asked.
+ */
+function fittingOrError(column: TaskColumn, answer: Answer | null): Answer | null {
+  if (answer?.outcome !== "value") return answer;
+  const misfit = valueMisfit(column.schema, answer.value);
+  if (!misfit) return answer;
+  return { outcome: "error", error: `malformed answer: the value does not fit the column's type ${column.schema?.type ?? "text"} (${misfit})`, retryable: false, metadata: answer.metadata, durationMs: answer.durationMs };
 }
 
 /** Each cell's stored tries of its current enrichment (a try under an older token is not this one's). */
@@ -167,6 +180,7 @@ async function recordStep(
     }
     const toCharge: ClaimedCell[] = [];
     const unpaid = new Set<string>();
+    const unpaidCode = overBudget ? BUDGET_EXCEEDED : INSUFFICIENT_CREDITS;
     for (const o of matched) {
       const cell = o.open.cell;
       if (step.price === 0 || paidBefore.get(cell.cellId)! > 0) continue;
@@ -180,7 +194,7 @@ async function recordStep(
     for (const o of mine) {
       const { cell, attempts } = o.open;
       const answer = o.answer;
-      if (answer) attempts.push(attemptOf(step, answer, unpaid.has(cell.cellId)));
+      if (answer) attempts.push(attemptOf(step, answer, unpaid.has(cell.cellId) ? unpaidCode : null));
       if (answer?.outcome === "value" && !unpaid.has(cell.cellId)) {
         summary.completed += 1;
         results.push({
@@ -194,10 +208,8 @@ async function recordStep(
           refund: false,
           attempts: [...attempts, ...notRunAfter(steps, index)],
         });
-      } else if (answer?.outcome === "value") {
-        summary.insufficientCredits += 1;
-        results.push(endedWithout(cell, attempts, overBudget ? BUDGET_EXCEEDED : INSUFFICIENT_CREDITS, runMeta, [...attempts, ...notRunAfter(steps, index)]));
       } else if (!last) {
+        // Nothing found, a failure, or a match that could not be paid for: the next provider is asked.
         onward.push({ cell_id: cell.cellId, run_token: cell.runToken, attempts: { runToken: cell.runToken, attempts } });
       } else {
         results.push(noneMatched(cell, attempts, runMeta, summary));
@@ -230,40 +242,17 @@ async function accountFlush(services: Services, summary: ColumnTaskSummary, flus
   if (flush.released) await startReleased(services, [flush.released]);
 }
 
-function endedWithout(cell: ClaimedCell, attempts: CellAttempt[], error: string, runMeta: Record<string, unknown>, all: CellAttempt[] = attempts): CellResult {
-  return { cellId: cell.cellId, runToken: cell.runToken, status: "failed", value: null, reasoning: null, error, metadata: { ...runMeta }, refund: true, attempts: all };
-}
-
-/**
- * No provider matched. An answer of "nothing found" from any of them completes the cell empty; a
- * row every asked provider failed for fails (worth running again), and one no provider could be
- * asked for, for lack of credits, fails with that. Nothing was charged either way.
- */
+/** The cell's end when no provider matched and was paid for (endWithoutMatch). Nothing was charged. */
 function noneMatched(cell: ClaimedCell, attempts: CellAttempt[], runMeta: Record<string, unknown>, summary: ColumnTaskSummary): CellResult {
-  const answered = attempts.some((a) => a.outcome === "no_match" || a.outcome === "skipped");
-  const errors = attempts.filter((a) => a.outcome === "error");
-  const unaffordable = attempts.find((a) => a.outcome === "not_run" && a.reason);
-  if (!answered && errors.length > 0) {
-    summary.failed += 1;
-    return endedWithout(cell, attempts, errors.map((a) => `${a.provider}: ${a.reason}`).join("; "), runMeta);
+  const end = endWithoutMatch(attempts);
+  const base = { cellId: cell.cellId, runToken: cell.runToken, value: null, metadata: { ...runMeta }, refund: true, attempts };
+  if (end.kind === "no_match") {
+    summary.noMatch += 1;
+    return { ...base, status: "completed", reasoning: end.reasoning, error: null };
   }
-  if (!answered && unaffordable) {
-    summary.insufficientCredits += 1;
-    return endedWithout(cell, attempts, unaffordable.reason!.startsWith(BUDGET_EXCEEDED) ? BUDGET_EXCEEDED : INSUFFICIENT_CREDITS, runMeta);
-  }
-  summary.noMatch += 1;
-  const tried = attempts.map((a) => `${a.provider} ${a.outcome.replace("_", " ")}`).join(", ");
-  return {
-    cellId: cell.cellId,
-    runToken: cell.runToken,
-    status: "completed",
-    value: null,
-    reasoning: `No provider found a value (${tried})`,
-    error: null,
-    metadata: { ...runMeta },
-    refund: true,
-    attempts,
-  };
+  if (end.unpaid) summary.insufficientCredits += 1;
+  else summary.failed += 1;
+  return { ...base, status: "failed", reasoning: null, error: end.error };
 }
 
 /** Charges each cell the step's price once (per token), one ledger row each, in one statement. */
