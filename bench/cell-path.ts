@@ -1,8 +1,6 @@
-import { accounts } from "../src/db/schema";
 import { writePersonCell } from "../src/domain/cell-store";
-import { createList } from "../src/domain/lists";
 import { addColumn, addPeople } from "../test/helpers/fixtures";
-import { fmt, httpClient, runLoad, scratchDatabase, startNodeServer } from "./support";
+import { fmt, httpClient, runLoad, serverWithList } from "./support";
 
 // The cell path: PUT /api/lists/{id}/cells (auth, validation, one statement for checks + upsert)
 // through the Node server at 16 concurrent connections, beside the bare statement run directly on
@@ -11,12 +9,9 @@ import { fmt, httpClient, runLoad, scratchDatabase, startNodeServer } from "./su
 const CONCURRENCY = 16;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
-const scratch = await scratchDatabase(`lead_bench_cell_path_${process.pid}`);
-const server = await startNodeServer(scratch.url);
+const { scratch, server, workspaceId, listId, stop } = await serverWithList("cell_path");
+const list = { id: listId };
 try {
-  const [account] = await scratch.db.select().from(accounts).limit(1);
-  const workspaceId = account!.workspaceId;
-  const list = await createList(scratch.db, workspaceId, { name: "bench" });
   const rowIds = await addPeople(scratch.db, workspaceId, list.id, Array.from({ length: CONCURRENCY }, (_, i) => `Person ${i}`));
   const columnId = await addColumn(scratch.db, workspaceId, list.id, { schema: { type: "text" } });
 
@@ -46,6 +41,5 @@ try {
   console.log(`  ratio route/direct throughput: ${fmt(viaRoute.perSecond / direct.perSecond, 3)}`);
   if (viaRoute.errors > 0) process.exitCode = 1;
 } finally {
-  await server.stop();
-  await scratch.drop();
+  await stop();
 }

@@ -5,6 +5,8 @@ import postgres from "postgres";
 import { sql } from "drizzle-orm";
 import { createPostgresDb, type Db } from "../src/db/client";
 import { migrateDatabase } from "../src/db/migrate";
+import { accounts } from "../src/db/schema";
+import { createList } from "../src/domain/lists";
 
 // Shared plumbing for the benchmarks: a scratch database, the real Node server in its own process,
 // a keep-alive HTTP load loop, and latency percentiles.
@@ -135,4 +137,26 @@ export async function seedPeople(db: Db, workspaceId: string, listId: string, co
     select ${listId}::uuid, ${workspaceId}::uuid, id, full_name, first_name, last_name, title, company_name, company_domain, lower(full_name)
     from lead`);
   await db.execute(sql`vacuum analyze leads, list_rows`);
+}
+
+/**
+ * A scratch database with the real Node server on it, the demo workspace's id and a list in it:
+ * what the server benches start from. `stop` ends the server and drops the database.
+ */
+export async function serverWithList(name: string) {
+  const scratch = await scratchDatabase(`lead_bench_${name}_${process.pid}`);
+  const server = await startNodeServer(scratch.url);
+  const [account] = await scratch.db.select({ workspaceId: accounts.workspaceId }).from(accounts).limit(1);
+  const workspaceId = account!.workspaceId;
+  const list = await createList(scratch.db, workspaceId, { name: "bench" });
+  return {
+    scratch,
+    server,
+    workspaceId,
+    listId: list.id,
+    stop: async () => {
+      await server.stop();
+      await scratch.drop();
+    },
+  };
 }

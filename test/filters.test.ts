@@ -16,7 +16,7 @@ import { FILTER_OPS, foldCase, parseFilter, parseFilterParam, STANDARD_FIELDS, t
 import { compileFilter } from "../src/domain/filters/sql";
 import { leadFieldTable, leadReader, rowFieldTable, rowReader } from "../src/domain/filters/targets";
 import { DEFAULT_CREDIT_COSTS } from "../src/domain/prices";
-import { listPersonRows } from "../src/domain/rows";
+import { personRowPage } from "../src/domain/row-page";
 import { LIMITS } from "../src/limits";
 import { CHARS, expectInvalidFilter, filterArbOver, nullableText, personRowArb, textsByField, word } from "./helpers/filter-arbitraries";
 import { REQUEST_ID, useHarness, type Client } from "./helpers/harness";
@@ -514,7 +514,7 @@ describe("GET /api/lists/{id}/rows?filter=", () => {
       const listId = await listWithPeople(client, PEOPLE);
       const count = async (filter: Filter | null) => {
         const before = statements;
-        await listPersonRows(logged, client.workspaceId, listId, { limit: 100, offset: 0 }, filter);
+        await personRowPage(logged, client.workspaceId, listId, { limit: 100, offset: 0 }, filter);
         return statements - before;
       };
       const big = parsed({ all: Array.from({ length: 20 }, (_, i) => ({ field: "name", op: "neq", value: `x${i}` })), any: [{ field: "title", op: "is_not_empty" }] });

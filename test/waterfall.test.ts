@@ -146,6 +146,10 @@ describe("a work_email waterfall", () => {
         ],
       },
     ]);
+    // The rows page shows each cell's tries as the cell views do.
+    const page = await client.get(`/api/lists/${listId}/rows`);
+    expect(page.status).toBe(200);
+    expect(page.body.rows.map((row: { cells: Array<{ columnId: string; attempts?: unknown }> }) => row.cells.find((c) => c.columnId === columnId)?.attempts)).toEqual(cells.map((c) => c.attempts));
     // One FullEnrich submission, of the two rows it can take; one Hunter lookup, for Alan.
     const submitted = fullEnrich.submitted();
     expect(submitted).toHaveLength(1);

@@ -2,21 +2,17 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { rowsOf, type Db, type Queryable } from "../db/client";
 import { jsonParam, uuidSet } from "../db/sql";
-import { columns, personCells, personRows } from "../db/schema";
+import { columns, personRows } from "../db/schema";
 import { AppError } from "../errors";
-import type { personRowFields, rowPageQuery } from "../routes/rows/schemas";
+import type { personRowFields } from "../routes/rows/schemas";
 import { syncBuiltInCells } from "./built-in-columns";
 import { COLUMN_FIELD_PREFIX } from "./engine/conditions";
 import type { RowEngine } from "./engine/work";
-import type { Filter } from "./filters/language";
-import { compileFilter } from "./filters/sql";
-import { rowFieldTable } from "./filters/targets";
 import { cleanText, lockListMembers, upsertCompanyRows } from "./company-rows";
 import { isUniqueViolation } from "./credits";
 import { requireList } from "./lists";
 import { settleCellsOfRemovedRows } from "./removals";
 import { domainKey, emailKey, joinName, linkedinKey, splitName, textKey } from "./normalize";
-import { cellColumnFields, personCellView, rowView } from "./views";
 
 /** A person to add; `customColumns` holds values for the list's own (non-built-in) person columns. */
 export type PersonInput = z.output<typeof personRowFields>;
@@ -457,35 +453,6 @@ export async function getPersonRow(db: Queryable, listId: string, rowId: string)
  * One page of the list's rows by position, each with its cells (by column position): three queries
  * per page, filtered or not. With a filter, only the rows that match it, and `total` counts those.
  */
-export async function listPersonRows(db: Queryable, workspaceId: string, listId: string, page: Pick<z.output<typeof rowPageQuery>, "limit" | "offset">, filter: Filter | null = null) {
-  await requireList(db, workspaceId, listId);
-  const where = and(eq(personRows.listId, listId), filter ? compileFilter(filter, rowFieldTable("list_rows")) : undefined);
-  const rows = await db.select().from(personRows).where(where).orderBy(asc(personRows.position)).limit(page.limit).offset(page.offset);
-  const [counted] = await db.select({ total: sql<number>`count(*)::int` }).from(personRows).where(where);
-  const cells = rows.length
-    ? await db
-        .select({ cell: personCells, column: cellColumnFields })
-        .from(personCells)
-        .innerJoin(columns, eq(columns.id, personCells.columnId))
-        .where(sql`${personCells.rowId} in ${uuidSet(rows.map((r) => r.id))}`)
-        .orderBy(asc(columns.position), asc(columns.id))
-    : [];
-  const cellsOfRow = new Map<string, ReturnType<typeof personCellView>[]>();
-  for (const { cell, column } of cells) {
-    const list = cellsOfRow.get(cell.rowId) ?? [];
-    list.push(personCellView(cell, column));
-    cellsOfRow.set(cell.rowId, list);
-  }
-  const total = counted!.total;
-  return {
-    rows: rows.map((r) => ({ ...rowView(r), cells: cellsOfRow.get(r.id) ?? [] })),
-    total,
-    limit: page.limit,
-    offset: page.offset,
-    hasMore: page.offset + rows.length < total,
-  };
-}
-
 export const PATCHABLE_FIELDS = ["name", "role", "company", "location", "domain", "linkedin"] as const;
 export type PatchableField = (typeof PATCHABLE_FIELDS)[number];
 

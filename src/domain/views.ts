@@ -64,14 +64,14 @@ const answersFromWeb = (column: CellColumn) => column.enrichmentType === null &&
 
 export type CellSource = { url: string; title?: string };
 
-const isWebLink = (url: string) => {
-  try {
-    const { protocol } = new URL(url);
-    return protocol === "https:" || protocol === "http:";
-  } catch {
-    return false;
-  }
-};
+/**
+ * An http(s) link with a host: what a cited page must be to be shown as a source. A pattern rather
+ * than a URL parser, so that Postgres applies the same rule where it assembles cell views itself
+ * (src/domain/row-page.ts).
+ */
+export const WEB_LINK_PATTERN = "^https?://[^[:space:]/?#]+";
+const WEB_LINK = /^https?:\/\/[^\s/?#]+/i;
+const isWebLink = (url: string) => WEB_LINK.test(url);
 
 /**
  * The pages a web answer cites, as its cell keeps them (`metadata.sources`, titles in

@@ -4,7 +4,6 @@ import {
   columnsToEnrich,
   deletePersonRows,
   getPersonRow,
-  listPersonRows,
   PATCHABLE_FIELDS,
   patchPersonRow,
   upsertPersonRows,
@@ -13,6 +12,7 @@ import {
 import { rowView } from "../../domain/views";
 import { parseFilterParam } from "../../domain/filters/language";
 import { LIMITS } from "../../limits";
+import { personRowPage } from "../../domain/row-page";
 import { defineOperation, success } from "../operation";
 import {
   addRowResponse,
@@ -101,7 +101,9 @@ export const listRows = defineOperation(
   async (c) => {
     const query = c.req.valid("query");
     const filter = parseFilterParam(query.filter, "filter");
-    return c.json(await listPersonRows(c.var.services.db, c.var.principal.workspaceId, c.req.valid("param").id, query, filter));
+    // Assembled by Postgres as JSON text, sent on as it is.
+    const body = await personRowPage(c.var.services.db, c.var.principal.workspaceId, c.req.valid("param").id, query, filter);
+    return c.body(body, 200, { "content-type": "application/json" });
   },
 );
 
