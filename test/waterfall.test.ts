@@ -43,6 +43,7 @@ const h = useHarness({
 });
 
 const TIME = expect.any(Number);
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Waits until every task the requests dispatched has finished. */
 const settle = () => tasks.dispatcher.idle();
 
@@ -442,7 +443,7 @@ describe("a waterfall enrichment run", () => {
     expect(items.Lovelace).toMatchObject({
       status: "completed",
       result: "ada.lovelace@analytical.example",
-      metadata: { provider: "fullenrich", providerSubmissionId: null, attempts: [{ provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME }, { provider: "hunter", outcome: "not_run", cost: 0, durationMs: 0 }] },
+      metadata: { provider: "fullenrich", providerSubmissionId: expect.stringMatching(UUID_PATTERN), attempts: [{ provider: "fullenrich", outcome: "matched", cost: 2, durationMs: TIME }, { provider: "hunter", outcome: "not_run", cost: 0, durationMs: 0 }] },
     });
     expect(items.Turing).toMatchObject({
       status: "completed",

@@ -614,6 +614,10 @@ export const providerSubmissions = pgTable(
     // A submission of an enrichment run's items instead of a column's cells (its `cells` are then
     // the items: cellId and runToken the item's id, rowId its lead).
     enrichmentRunId: uuid("enrichment_run_id").references(() => enrichmentRuns.id, { onDelete: "set null" }),
+    // One provider's step of a waterfall (src/domain/waterfall/bulk-step.ts): its result is read by
+    // the waterfall task, which goes on to the next provider for the rows it misses; a webhook only
+    // stores it, and writes no cell or item.
+    waterfall: boolean("waterfall").notNull().default(false),
     provider: text("provider").notNull(),
     enrichmentType: text("enrichment_type").notNull(),
     status: text("status", { enum: submissionStatuses }).notNull().default("submitting"),

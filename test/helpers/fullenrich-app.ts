@@ -74,7 +74,13 @@ export async function startFullEnrichApp(
       backoff: { minMs: 5, maxMs: 20 },
       ...overrides,
     });
-    current = { ...h.services, dispatcher, providers: { ...createSandboxProviders(), work_email: provider, mobile_phone: provider } };
+    // The same client answers the contact kinds and stands as `fullenrich` in waterfalls.
+    current = {
+      ...h.services,
+      dispatcher,
+      providers: { ...createSandboxProviders(), work_email: provider, mobile_phone: provider },
+      contactSources: { ...h.services.contactSources, fullenrich: { work_email: provider, mobile_phone: provider } },
+    };
     return provider;
   }
 

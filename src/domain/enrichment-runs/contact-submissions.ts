@@ -236,4 +236,4 @@ export async function awaitRunSubmissions(deps: ContactRunDeps, options: { inter
 /** Whether the item (`item`, an SQL expression of its id) was sent in one of the run's submissions: startRun leaves such items running, for the submission. */
 export const inRunSubmission = (runId: string, item: SQL) => sql`exists (
   select 1 from provider_submissions s
-  where s.enrichment_run_id = ${runId} and s.cells @> jsonb_build_array(jsonb_build_object('cellId', ${item}::text)))`;
+  where s.enrichment_run_id = ${runId} and not s.waterfall and s.cells @> jsonb_build_array(jsonb_build_object('cellId', ${item}::text)))`;

@@ -31,6 +31,7 @@ type RunState = {
   attribute_key: string;
   write_policy: "overwrite" | "skip_existing";
   providers: string[] | null;
+  workspace_id: string;
   /** What the run was charged per item. */
   unit_price: number;
 };
@@ -65,7 +66,7 @@ async function startRun(db: Db, runId: string, owner: string, leaseMs: number): 
             lease_owner = ${owner}, lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
         where id = ${runId} and status in ('pending', 'running')
           and (lease_owner is null or lease_owner = ${owner} or lease_expires_at is null or lease_expires_at < now())
-        returning id, enrichment_slug, input, output_target, attribute_key, write_policy, to_json(providers) as providers,
+        returning id, workspace_id, enrichment_slug, input, output_target, attribute_key, write_policy, to_json(providers) as providers,
                   coalesce(cost_preview / nullif(resolved_count, 0), 0)::int as unit_price
       ), reclaimed as (
         -- Items sent in a submission stay running: the submission's result is theirs.
@@ -251,7 +252,7 @@ async function runWaterfallItems(
     if (await watch.stopped()) await write(claimed, claimed.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null })));
     else if ("error" in configured) await write(claimed, claimed.map(() => ({ status: "failed", errorMessage: configured.error, errorDetails: null, provider: null, providerSubmissionId: null })));
     // Stopped mid-step: the items asked in it stay running under the run's lease, for the next attempt or recovery.
-    else if (!(await runItemsThroughWaterfall(db, { runId: run.id, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency, write))) return;
+    else if (!(await runItemsThroughWaterfall(services, { runId: run.id, workspaceId: run.workspace_id, taskRunId: ctx.runId, field: input.field, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency, write))) return;
   }
 }
 
@@ -321,7 +322,7 @@ export async function settleRunSubmission(services: Services, submissionId: stri
     await db.execute(sql`
       select r.id, r.enrichment_slug, r.input, r.output_target, r.attribute_key, r.write_policy
       from provider_submissions s join enrichment_runs r on r.id = s.enrichment_run_id
-      where s.id = ${submissionId}`),
+      where s.id = ${submissionId} and not s.waterfall`),
   );
   const entry = run ? catalogEntry(run.enrichment_slug) : undefined;
   if (!run || !entry || !isContactField(entry.provider.kind)) return;

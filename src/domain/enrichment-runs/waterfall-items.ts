@@ -3,7 +3,11 @@ import type { Queryable } from "../../db/client";
 import type { CellAttempt } from "../../db/schema";
 import { jsonParam } from "../../db/sql";
 import { providerColumn, type CatalogEntry } from "../catalog";
+import { isBulkContactProvider, type ContactField } from "../../providers/bulk";
+import type { PersonData } from "../../providers/types";
+import type { Services } from "../../services";
 import { askProvider, attemptOf, endWithoutMatch, notRunAfter } from "../waterfall/ask";
+import { askBulkProvider } from "../waterfall/bulk-step";
 import type { WaterfallStep } from "../waterfall/steps";
 import { outcomeOf, rowDataOf, type ItemOutcome, type LeadJson } from "./provider-call";
 
@@ -27,13 +31,14 @@ export type WaterfallItemOutcome = ItemOutcome & { providerAttempts: CellAttempt
  * when stopped mid-step (the items asked in it stay running, for the next attempt).
  */
 export async function runItemsThroughWaterfall<Item extends WaterfallItem>(
-  db: Queryable,
-  run: { runId: string; entry: CatalogEntry; input: Record<string, unknown>; steps: readonly WaterfallStep[]; unitPrice: number },
+  services: Services,
+  run: { runId: string; workspaceId: string; taskRunId: string; field: ContactField; entry: CatalogEntry; input: Record<string, unknown>; steps: readonly WaterfallStep[]; unitPrice: number },
   items: readonly Item[],
   signal: AbortSignal,
   concurrency: number,
   write: (items: Item[], outcomes: WaterfallItemOutcome[]) => Promise<void>,
 ): Promise<boolean> {
+  const { db } = services;
   const { entry, steps } = run;
   const column = providerColumn(entry, run.input);
   const tries = new Map(items.map((item) => [item.id, [...(item.providerAttempts ?? [])]]));
@@ -53,7 +58,16 @@ export async function runItemsThroughWaterfall<Item extends WaterfallItem>(
       if (unfit) tries.get(item.id)!.push({ provider: step.id, outcome: "skipped", cost: 0, durationMs: 0, reason: unfit });
       else asked.push({ key: item.id, row });
     }
-    const answers = await askProvider(step.provider, column, asked, signal, concurrency);
+    const answers = isBulkContactProvider(step.provider)
+      ? await askBulkProvider(
+          services,
+          step.provider,
+          { workspaceId: run.workspaceId, columnId: null, enrichmentRunId: run.runId, taskRunId: run.taskRunId, label: `${entry.slug} run ${run.runId}` },
+          run.field,
+          asked.map(({ key, row }) => ({ key, token: key, rowId: row.rowId, row: row as PersonData })),
+          signal,
+        )
+      : await askProvider(step.provider, column, asked, signal, concurrency);
     // Stopped mid-step: nothing of it is stored; the items are asked this provider again.
     if (!answers) return false;
     const ended = new Map<string, WaterfallItemOutcome>();

@@ -49,6 +49,7 @@ type StoredSubmission = {
   runId: string;
   cells: SubmissionCell[];
   payload: unknown;
+  waterfall: boolean;
 };
 
 /** How a submission ends: its state, and the answer each of its cells gets. */
@@ -307,7 +308,8 @@ async function settleSubmissionLocked(
     if (!peek) return null;
     await lockWorkspace(tx, peek.workspaceId);
     const [submission] = await openSubmissions(tx, [submissionId]);
-    if (!submission) return null;
+    // A waterfall's step reads its result itself (src/domain/waterfall/bulk-step.ts).
+    if (!submission || submission.waterfall) return null;
     if (submission.columnId) {
       await tx.execute(sql`select id from list_cells where id in ${uuidSet(submission.cells.map((c) => c.cellId))} order by id for update`);
     }
@@ -460,6 +462,7 @@ const submissionColumns = {
   runId: providerSubmissions.runId,
   cells: providerSubmissions.cells,
   payload: providerSubmissions.payload,
+  waterfall: providerSubmissions.waterfall,
 };
 
 async function openSubmissions(db: Queryable, ids: readonly string[]): Promise<StoredSubmission[]> {

@@ -4,7 +4,9 @@ import type { CellAttempt, CellAttempts } from "../../db/schema";
 import { jsonParam, uuidSet } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
 import type { ContactField } from "../../providers/bulk";
-import type { ProviderResult } from "../../providers/types";
+import { isBulkContactProvider } from "../../providers/bulk";
+import type { PersonData, ProviderResult } from "../../providers/types";
+import { askBulkProvider } from "./bulk-step";
 import type { Services } from "../../services";
 import { BUDGET_EXCEEDED, INSUFFICIENT_CREDITS, type CellResult, type ClaimedCell, type Refunds, type TaskColumn } from "../cell-store";
 import { SUBJECT_TABLES } from "../cell-store/tables";
@@ -90,7 +92,16 @@ export async function runWaterfall(
       else if (unfit) entry.attempts.push({ provider: step.id, outcome: "skipped", cost: 0, durationMs: 0, reason: unfit });
       else asked.push(entry);
     }
-    const answers = await askProvider(step.provider, column, asked.map((entry) => ({ key: entry.cell.cellId, row: entry.cell.row })), ctx.signal, settings.concurrency);
+    const answers = isBulkContactProvider(step.provider)
+      ? await askBulkProvider(
+          services,
+          step.provider,
+          { workspaceId: column.workspaceId, columnId: column.id, enrichmentRunId: null, taskRunId: ctx.runId, label: column.name },
+          run.field,
+          asked.map((entry) => ({ key: entry.cell.cellId, token: entry.cell.runToken, rowId: entry.cell.row.rowId, row: entry.cell.row as PersonData })),
+          ctx.signal,
+        )
+      : await askProvider(step.provider, column, asked.map((entry) => ({ key: entry.cell.cellId, row: entry.cell.row })), ctx.signal, settings.concurrency);
     // Cancelled mid-step: nothing of it is stored, so a retry asks this provider again for these rows.
     if (!answers) return;
     const outcomes: StepOutcome[] = due.map((entry) => ({ open: entry, answer: fittingOrError(column, answers.get(entry.cell.cellId) ?? null) }));

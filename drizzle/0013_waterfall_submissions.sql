@@ -1,0 +1,1 @@
+ALTER TABLE "provider_submissions" ADD COLUMN "waterfall" boolean DEFAULT false NOT NULL;
