@@ -183,6 +183,7 @@ describe("a work-email column filled through FullEnrich's webhook", () => {
         workspaceId: client.workspaceId,
         columnId,
         enrichmentRunId: null,
+        waterfall: false,
         provider: "fullenrich",
         enrichmentType: "work_email",
         status: "completed",

@@ -238,6 +238,7 @@ function endedSubmission(
     workspaceId: f.client.workspaceId,
     columnId: null,
     enrichmentRunId: f.runId,
+    waterfall: false,
     provider: "fullenrich",
     enrichmentType: "work_email",
     runId: run.trigger.triggerRunId,
