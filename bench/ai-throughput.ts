@@ -7,7 +7,7 @@ import { createSandboxProviders, PROVIDER_KINDS, type CellProvider, type Provide
 import { createLogger, createServiceKit, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { Client } from "../test/helpers/harness";
-import { fmt, scratchDatabase } from "./support";
+import { fmt, scratchDatabase, summary } from "./support";
 
 // AI column throughput: an AI column created through the route on a list of people (added through
 // the bulk row route), its cells filled by sheet-ai-enrich through the real registry, runner and
@@ -96,6 +96,7 @@ try {
   console.log(`  cells/s: ${fmt(perSecond)}`);
   console.log(`  ideal cells/s: ${fmt(ideal)}  (${RUNS_AT_ONCE} × ${CALLS_PER_RUN} / ${PROVIDER_DELAY_MS / 1000} s)`);
   console.log(`  ratio cells/s / ideal: ${fmt(perSecond / ideal, 3)}`);
+  summary("AI column throughput", "ratio cells/s / ideal", fmt(perSecond / ideal, 3));
   console.log(`  provider calls: ${gauge.calls}, peak in flight: ${gauge.peak}`);
   if (completed !== ROWS) failed = true;
 } catch (error) {

@@ -1,6 +1,6 @@
 import { writePersonCell } from "../src/domain/cell-store";
 import { addColumn, addPeople } from "../test/helpers/fixtures";
-import { fmt, httpClient, runLoad, serverWithList } from "./support";
+import { fmt, httpClient, runLoad, serverWithList, summary } from "./support";
 
 // The cell path: PUT /api/lists/{id}/cells (auth, validation, one statement for checks + upsert)
 // through the Node server at 16 concurrent connections, beside the bare statement run directly on
@@ -39,6 +39,8 @@ try {
     `  same SQL statement, direct:               ${fmt(direct.perSecond)} stmt/s p50 ${fmt(direct.p50, 2)} ms  p99 ${fmt(direct.p99, 2)} ms  (${direct.requests} statements)`,
   );
   console.log(`  ratio route/direct throughput: ${fmt(viaRoute.perSecond / direct.perSecond, 3)}`);
+  summary("cell write", "PUT /cells req/s", fmt(viaRoute.perSecond));
+  summary("cell write", "ratio route/bare statement", fmt(viaRoute.perSecond / direct.perSecond, 3));
   if (viaRoute.errors > 0) process.exitCode = 1;
 } finally {
   await stop();

@@ -13,7 +13,7 @@ import { createSandboxProviders } from "../src/providers";
 import { createLogger, createServiceKit, type Services } from "../src/services";
 import { startFakeTrigger } from "../test/helpers/fake-trigger";
 import { Client } from "../test/helpers/harness";
-import { fmt, median, scratchDatabase, seedPeople } from "./support";
+import { fmt, median, scratchDatabase, seedPeople, summary } from "./support";
 
 // Creating an AI column on a big list: POST /api/lists/{id}/columns through the in-process app with
 // real services, beside the one INSERT ... SELECT that writes the same pending cells. The request is
@@ -140,6 +140,7 @@ try {
     );
     if (runs.some((r) => r.dispatchCalls > 0)) console.log(`    HTTP calls to Trigger.dev: ${each(runs.map((r) => r.dispatchCalls))}`);
     console.log(`    ratio request/bare insert: ${fmt(ms / bareMs, 2)}`);
+    summary(`column creation, ${ROWS} rows`, `ratio ${label.split(" ")[0]} request/bare`, fmt(ms / bareMs, 2));
   };
 
   console.log(`column creation: POST /api/lists/{id}/columns, dynamic AI column, ${ROWS} person rows, median of ${RUNS} runs`);

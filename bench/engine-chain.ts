@@ -10,7 +10,7 @@ import { createSandboxProviders } from "../src/providers";
 import { createLogger, createServiceKit, type Services } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import { Client } from "../test/helpers/harness";
-import { fmt, median, scratchDatabase, seedPeople } from "./support";
+import { fmt, median, scratchDatabase, seedPeople, summary } from "./support";
 
 // The spreadsheet engine on a big list: three AI columns (dataSource "profile") created through the
 // route, their cells filled by sheet-ai-enrich through the real registry, runner and in-process
@@ -269,6 +269,7 @@ try {
   const ratio = median(outcomes.chain.map((r) => r.seconds)) / median(outcomes.independent.map((r) => r.seconds));
   const pairs = outcomes.chain.map((r, i) => r.seconds / outcomes.independent[i]!.seconds);
   console.log(`  ratio chain/independent wall: ${fmt(ratio, 2)}  (per interleaved pair: ${pairs.map((p) => fmt(p, 2)).join(", ")})`);
+  summary("engine chain", "ratio chain/independent", fmt(ratio, 2));
   console.log(`  total: ${fmt((performance.now() - total) / 1000, 1)} s`);
 
   for (const variant of ["independent", "chain"] as const) {

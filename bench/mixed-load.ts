@@ -4,7 +4,7 @@ import { writePersonCell } from "../src/domain/cell-store";
 import { listColumns } from "../src/domain/columns";
 import { personRowPage } from "../src/domain/row-page";
 import { addColumn, addPeople } from "../test/helpers/fixtures";
-import { fmt, httpClient, runLoad, serverWithList } from "./support";
+import { fmt, httpClient, runLoad, serverWithList, summary } from "./support";
 
 // A bounded soak of a mixed load through the Node server at 16 connections: per ten requests, six
 // cell writes, two 50-row page reads, one account read, one column list. Beside it, the same mix of
@@ -53,6 +53,8 @@ try {
   console.log(`  via Node server: ${fmt(viaServer.perSecond)} req/s  p50 ${fmt(viaServer.p50, 2)} ms  p99 ${fmt(viaServer.p99, 2)} ms  (${viaServer.requests} requests, ${viaServer.errors} errors)`);
   console.log(`  same calls, direct: ${fmt(direct.perSecond)} calls/s  p50 ${fmt(direct.p50, 2)} ms  p99 ${fmt(direct.p99, 2)} ms`);
   console.log(`  ratio server/direct throughput: ${fmt(viaServer.perSecond / direct.perSecond, 3)}`);
+  summary("mixed load", "req/s (p99 ms)", `${fmt(viaServer.perSecond)} (${fmt(viaServer.p99)})`);
+  summary("mixed load", "ratio server/direct", fmt(viaServer.perSecond / direct.perSecond, 3));
   if (viaServer.errors > 0) process.exitCode = 1;
 } finally {
   await stop();

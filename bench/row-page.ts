@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { rowsOf } from "../src/db/client";
 import { personRowPage } from "../src/domain/row-page";
-import { fmt, httpClient, median, seedPeople, serverWithList } from "./support";
+import { fmt, httpClient, median, seedPeople, serverWithList, summary } from "./support";
 
 // Reading a 500-row page of a list with 31 columns (15,500 cells): GET /api/lists/{id}/rows through
 // the Node server, plain and gzipped, beside the one SQL statement that assembles the same JSON run
@@ -69,6 +69,8 @@ try {
   console.log(`  the same, Accept-Encoding: gzip:           ${fmt(median(routeGzip))} ms  (~${fmt(zippedBytes / 1e6, 2)} MB on the wire)`);
   console.log(`  the page's one statement, direct:          ${fmt(median(statement))} ms`);
   console.log(`  ratio route/statement: ${fmt(median(route) / median(statement), 2)}  (range ${fmt(Math.min(...route) / median(statement), 2)}–${fmt(Math.max(...route) / median(statement), 2)})`);
+  summary("500-row page", "GET /rows ms", fmt(median(route)));
+  summary("500-row page", "ratio route/statement", fmt(median(route) / median(statement), 2));
 } finally {
   await stop();
 }

@@ -160,3 +160,8 @@ export async function serverWithList(name: string) {
     },
   };
 }
+
+/** One figure for the summary table `npm run bench` prints at the end (bench/run-all.ts reads these lines). */
+export function summary(bench: string, figure: string, value: string): void {
+  console.log(`SUMMARY\t${bench}\t${figure}\t${value}`);
+}

@@ -190,17 +190,19 @@ const tooLarge = (): never => {
 const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
 
 /**
- * MAX_BODY_BYTES for every request body. A request without a body (no Content-Length, no
- * Transfer-Encoding), or with a Content-Length, is decided from its headers alone: asking for the
- * body stream, as the general check does first, makes the Node adapter build a whole web Request
- * for every request. Only a body of unknown length is counted as it streams.
+ * MAX_BODY_BYTES for every request body. On Node a request without a body (no Content-Length, no
+ * Transfer-Encoding), or one with a Content-Length, is decided from its headers alone: asking for
+ * the body stream, as the general check does first, makes the Node adapter build a whole web
+ * Request for every request. Only a body of unknown length is counted as it streams.
  */
 const limitBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   const headers = c.req.raw.headers;
   if (!headers.has("transfer-encoding")) {
     const length = headers.get("content-length");
-    if (length === null) return next();
-    if (/^\d+$/.test(length.trim())) return Number(length) > MAX_BODY_BYTES ? tooLarge() : next();
+    // Over HTTP/1.1 on Node a request with neither header has no body. Elsewhere (a Worker's HTTP/2
+    // uploads, a request built in-process) one may stream without a length: it is counted.
+    if (length === null && (isNodeRequest(c) || !c.req.raw.body)) return next();
+    if (length !== null && /^\d+$/.test(length.trim())) return Number(length) > MAX_BODY_BYTES ? tooLarge() : next();
   }
   return streamedBodyLimit(c, next);
 };

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf } from "../src/db/client";
+import { jsonParam } from "../src/db/sql";
+import { WEB_LINK_PATTERN } from "../src/domain/views";
 import { createSandboxProviders, type Providers } from "../src/providers";
 import { createAiColumnProvider } from "../src/providers/ai-column";
 import { FAKE_OPENAI_MODEL, fakeAnswer, fakeNotFound, fakeOpenAiClient, startFakeOpenAi, type FakeOpenAiReply, type OpenAiCall } from "./helpers/fake-openai";
@@ -269,5 +271,49 @@ describe("sources on company cells", () => {
       expect(cellOf(cells, web, globex, "companyRowId")).toEqual(companyCell(web, globex, { value: "Widgets", sources: globexSources }));
     }
     expect((await previewCellsOf(client, listId, web)).map((cell) => cell.sources)).toEqual([undefined, globexSources]);
+  });
+});
+
+describe("which cited pages count as web links", () => {
+  // The rows page applies the rule in Postgres, the other views in JavaScript: one pattern, the same answers.
+  it("JavaScript and Postgres agree on every case, whitespace of every kind included", async () => {
+    const cases = [
+      "https://example.com/a",
+      "HTTP://EXAMPLE.COM",
+      "http://[::1]/",
+      "https://a",
+      "https://",
+      "https:///path",
+      "https://?q",
+      "https://#frag",
+      "ftp://example.com",
+      "javascript:alert(1)",
+      "//example.com",
+      "https:// example.com",
+      "https://\texample.com",
+      "https://\u00a0x",
+      "https://\u3000x",
+      "https://\u2028x",
+      "https://exa mple.com",
+      " https://example.com",
+      "https://example.com/with space",
+      "",
+    ];
+    const inSql = rowsOf<{ url: string; link: boolean }>(
+      await h.db.execute(sql`select u as url, u ~* ${WEB_LINK_PATTERN} as link from jsonb_array_elements_text(${jsonParam(cases)}) with ordinality as e(u, n) order by n`),
+    );
+    const link = new RegExp(WEB_LINK_PATTERN, "i");
+    expect(inSql).toEqual(cases.map((url) => ({ url, link: link.test(url) })));
+    expect(inSql.filter((row) => row.link).map((row) => row.url)).toEqual([
+      "https://example.com/a",
+      "HTTP://EXAMPLE.COM",
+      "http://[::1]/",
+      "https://a",
+      "https://\u00a0x",
+      "https://\u3000x",
+      "https://\u2028x",
+      "https://exa mple.com",
+      "https://example.com/with space",
+    ]);
   });
 });

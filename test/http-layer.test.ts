@@ -123,6 +123,15 @@ describe("the request body limit", () => {
     expect((await client.get("/api/lists")).body.lists).toEqual([]);
   });
 
+  it("counts a body that comes with neither Content-Length nor Transfer-Encoding (a Worker's HTTP/2 upload, an in-process request)", async () => {
+    const client = await h.seedWorkspace();
+    const body = new Response(JSON.stringify({ name: "x".repeat(MAX_BODY_BYTES) })).body;
+    const res = await app.request("/api/lists", { method: "POST", headers: { authorization: `Bearer ${client.apiKey}`, "content-type": "application/json" }, body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { code: string }).code).toBe("PAYLOAD_TOO_LARGE");
+    expect((await client.get("/api/lists")).body.lists).toEqual([]);
+  });
+
   it("takes a body within the limit, with or without a Content-Length", async () => {
     const client = await h.seedWorkspace();
     const body = JSON.stringify({ name: "Within" });

@@ -821,6 +821,10 @@ describe("GET /api/lists/{id}/rows", () => {
     expect(second.body).toEqual({ rows: [{ ...c, cells: expect.any(Array) }], total: 3, limit: 2, offset: 2, hasMore: false });
     const past = await client.get(`${rowsPath}?offset=5`);
     expect(past.body).toEqual({ rows: [], total: 3, limit: 100, offset: 5, hasMore: false });
+    // Past what an int4 holds: still an empty page, not a failure.
+    const far = await client.get(`${rowsPath}?offset=3000000000`);
+    expect(far.status).toBe(200);
+    expect(far.body).toEqual({ rows: [], total: 3, limit: 100, offset: 3000000000, hasMore: false });
   });
 
   it("answers an empty list with defaults", async () => {

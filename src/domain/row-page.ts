@@ -35,7 +35,7 @@ const cellJson = sql`
          from jsonb_array_elements(c.metadata -> 'sources') with ordinality as e(v, n)
          where jsonb_typeof(e.v) = 'string' and (e.v #>> '{}') ~* ${WEB_LINK_PATTERN}), '[]'::jsonb))
        else '{}'::jsonb end
-  || case when c.attempts is not null and c.attempts ->> 'runToken' = c.run_token::text
+  || case when c.attempts ->> 'runToken' = c.run_token::text and jsonb_typeof(c.attempts -> 'attempts') = 'array'
        then jsonb_build_object('attempts', c.attempts -> 'attempts') else '{}'::jsonb end
   || case when c.status = 'pending' and cardinality(c.waiting_on) > 0
        then jsonb_build_object('waitingOn', to_jsonb(c.waiting_on)) else '{}'::jsonb end`;
@@ -66,19 +66,20 @@ export async function personRowPage(
     await db.execute(sql`
       with list as (
         select id from lists where id = ${listId} and workspace_id = ${workspaceId}
-      ), matching as (
+      ), matching as not materialized (
+        -- Inlined into both uses: the page reads through the (list_id, position) index, the count on its own.
         select list_rows.* from list_rows join list on list.id = list_rows.list_id where ${matches}
       ), page as (
-        select * from matching order by position limit ${page.limit} offset ${page.offset}
+        select * from matching order by position limit ${page.limit} offset ${page.offset}::bigint
       ), total as (
-        select count(*)::int as n from matching
+        select count(*) as n from matching
       )
       select case when exists (select 1 from list) then json_build_object(
                'rows', coalesce((select json_agg(${rowJson} order by r.position) from page r), '[]'::json),
                'total', (select n from total),
                'limit', ${page.limit}::int,
-               'offset', ${page.offset}::int,
-               'hasMore', ${page.offset}::int + (select count(*) from page) < (select n from total))::text end as body`),
+               'offset', ${page.offset}::bigint,
+               'hasMore', ${page.offset}::bigint + (select count(*) from page) < (select n from total))::text end as body`),
   );
   if (!found?.body) throw AppError.notFound("List");
   return found.body;

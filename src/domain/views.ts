@@ -69,8 +69,9 @@ export type CellSource = { url: string; title?: string };
  * than a URL parser, so that Postgres applies the same rule where it assembles cell views itself
  * (src/domain/row-page.ts).
  */
-export const WEB_LINK_PATTERN = "^https?://[^[:space:]/?#]+";
-const WEB_LINK = /^https?:\/\/[^\s/?#]+/i;
+export const WEB_LINK_PATTERN = "^https?://[^ \\t\\n\\r\\f\\v/?#]+";
+// The same string read by JavaScript's engine (Postgres reads it case-insensitively with ~*).
+const WEB_LINK = new RegExp(WEB_LINK_PATTERN, "i");
 const isWebLink = (url: string) => WEB_LINK.test(url);
 
 /**
@@ -107,7 +108,7 @@ function cellBase(cell: typeof personCells.$inferSelect | typeof companyCells.$i
 
 /** A waterfall cell's provider tries of its current enrichment (so far, while it runs). */
 export function attemptsOf(cell: { runToken: string | null; attempts: CellAttempts | null }): { attempts?: CellAttempt[] } {
-  return cell.attempts && cell.runToken && cell.attempts.runToken === cell.runToken ? { attempts: cell.attempts.attempts } : {};
+  return cell.attempts && cell.runToken && cell.attempts.runToken === cell.runToken && Array.isArray(cell.attempts.attempts) ? { attempts: cell.attempts.attempts } : {};
 }
 
 /** A queued cell that waits for its row's inputs names the columns it waits on. */

@@ -305,11 +305,11 @@ async function settleSubmissionLocked(
 ): Promise<(Settled & { flush: (FlushOutcome & { released: ReleasedWork | null }) | null }) | null> {
   return services.db.transaction(async (tx) => {
     const [peek] = await openSubmissions(tx, [submissionId]);
-    if (!peek) return null;
+    // A waterfall's step reads its result itself (src/domain/waterfall/bulk-step.ts).
+    if (!peek || peek.waterfall) return null;
     await lockWorkspace(tx, peek.workspaceId);
     const [submission] = await openSubmissions(tx, [submissionId]);
-    // A waterfall's step reads its result itself (src/domain/waterfall/bulk-step.ts).
-    if (!submission || submission.waterfall) return null;
+    if (!submission) return null;
     if (submission.columnId) {
       await tx.execute(sql`select id from list_cells where id in ${uuidSet(submission.cells.map((c) => c.cellId))} order by id for update`);
     }

@@ -33,7 +33,7 @@ export type StepOwner = { workspaceId: string; columnId: string | null; enrichme
 
 export type StepEntry = { key: string; token: string; rowId: string; row: PersonData };
 
-type Stored = { id: string; status: SubmissionStatus; providerRef: string | null; cells: SubmissionCell[]; payload: unknown };
+type Stored = { id: string; status: SubmissionStatus; providerRef: string | null; cells: SubmissionCell[]; payload: unknown; error: string | null };
 
 /** How often the step looks at the database for a result a webhook stored. */
 const RECHECK_MS = 200;
@@ -67,7 +67,7 @@ export async function askBulkProvider(
       await endSubmission(db, submission.id, "failed", WATERFALL_SUBMISSION_INTERRUPTED);
       failAll(submission, { outcome: "error", error: WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, performance.now());
     } else if (submission.status === "failed") {
-      failAll(submission, { outcome: "error", error: WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, performance.now());
+      failAll(submission, { outcome: "error", error: submission.error ?? WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, performance.now());
     } else {
       started.set(submission.id, performance.now());
       waiting.push(submission);
@@ -105,7 +105,7 @@ export async function askBulkProvider(
         signal,
       });
       await markSubmitted(db, submissionId, providerRef);
-      waiting.push({ id: submissionId, status: "submitted", providerRef, cells, payload: null });
+      waiting.push({ id: submissionId, status: "submitted", providerRef, cells, payload: null, error: null });
     } catch (error) {
       // Stopped mid-call: the submission stays `submitting`, and a retry takes the step as failed for these rows.
       if (signal.aborted) return null;
@@ -128,7 +128,7 @@ export async function askBulkProvider(
         readResult(provider, field, submission, byToken, answers, started.get(submission.id) ?? performance.now());
         if (submission.status === "received") await endSubmission(db, submission.id, "completed", null);
       } else if (submission.status === "failed") {
-        failAll(submission, { outcome: "error", error: WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, started.get(submission.id) ?? performance.now());
+        failAll(submission, { outcome: "error", error: submission.error ?? WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, started.get(submission.id) ?? performance.now());
       } else {
         still.push(submission);
       }
@@ -194,6 +194,7 @@ const storedColumns = {
   providerRef: providerSubmissions.providerRef,
   cells: providerSubmissions.cells,
   payload: providerSubmissions.payload,
+  error: providerSubmissions.error,
 };
 
 /** This step's submissions (its owner, provider and field) holding any of these tokens. */
