@@ -6,6 +6,7 @@ import { runEnrichmentRun } from "../src/domain/enrichment-runs/task";
 import { friendlyId } from "../src/dispatch/in-process";
 import { defaultDirectory, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";
 import { startFakeHunter, type HunterFault, type HunterFinding, type HunterQuery } from "./helpers/fake-hunter";
+import { until } from "./helpers/fullenrich-app";
 import { Client, useHarness } from "./helpers/harness";
 import { movements } from "./helpers/ledger";
 import { switchableTasks } from "./helpers/switchable-tasks";
@@ -495,6 +496,39 @@ describe("a waterfall enrichment run", () => {
     expect((await movements(client)).map((m) => [m.kind, m.delta]).sort()).toEqual([["charge", -4], ["refund", 1]]);
     expect(await client.ledgerConsistency()).toEqual({ balance: 97, ledgerSum: 97, entries: 3 });
     expect((await client.get(`/api/enrichment/${runId}`)).body.run.status).toBe("completed");
+  });
+
+  it("cancelled while Hunter is being asked: the items still open end skipped, refunded, nothing left running", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[0]!, PEOPLE[1]!]);
+    tasks.setRunning(false);
+    const started = await runOver(client, listId, { config: { providers: ["fullenrich", "hunter"] } });
+    await settle();
+    tasks.setRunning(true);
+    const runId = started.body.runId as string;
+    hunter.faults.push({ hang: true }, { hang: true });
+    const stop = new AbortController();
+    const task = runEnrichmentRun(h.services, { enrichmentRunId: runId }, { runId: friendlyId("run"), attempt: 1, lastAttempt: false, signal: stop.signal });
+    await until(async () => hunter.lookups().length > 0, "Hunter to be asked");
+    expect((await client.post(`/api/enrichment/${runId}/cancel`)).status).toBe(200);
+    stop.abort(new Error("cancelled"));
+    await task;
+    const items = await itemsByLastName(client, runId);
+    expect(items.Lovelace).toMatchObject({ status: "completed", result: "ada.lovelace@analytical.example" });
+    expect(items.Turing).toMatchObject({ status: "skipped", skippedReason: "run_cancelled" });
+    expect((await client.get(`/api/enrichment/${runId}`)).body.run.status).toBe("cancelled");
+    expect((await movements(client)).map((m) => [m.kind, m.delta]).sort()).toEqual([["charge", -4], ["refund", 2]]);
+    expect(await client.ledgerConsistency()).toEqual({ balance: 98, ledgerSum: 98, entries: 3 });
+  });
+
+  it("a Hunter-only run is charged and previewed at Hunter's price, under Hunter's action", async () => {
+    const client = await h.seedWorkspace({ credits: 100 });
+    const { listId } = await listOf(client, [PEOPLE[1]!]);
+    const preview = await runOver(client, listId, { mode: "preview", config: { providers: ["hunter"] } });
+    expect(preview.body.cost).toEqual({ creditAction: "HUNTER_EMAIL_LOOKUP", required: 1, balance: 100, sufficient: true });
+    expect((await runOver(client, listId, { config: { providers: ["hunter"] } })).status).toBe(202);
+    await settle();
+    expect((await movements(client)).map((m) => [m.kind, m.action, m.delta])).toEqual([["charge", "HUNTER_EMAIL_LOOKUP", -1]]);
   });
 
   it.each([

@@ -131,9 +131,11 @@ export async function planRun(db: Queryable, prices: Prices, workspaceId: string
     }
   }
 
-  const creditAction = entry.costModel.creditAction;
-  // A waterfall run is charged per lead at its dearest provider's price; each item gives back what its match cost less.
-  const unitPrice = request.waterfall ? Math.max(...request.waterfall.map((step) => step.price)) : prices.costOf(creditAction);
+  // A waterfall run is charged per lead at its dearest provider's price, under that provider's
+  // action; each item gives back what its match cost less.
+  const dearest = request.waterfall ? request.waterfall.reduce((a, b) => (b.price > a.price ? b : a)) : null;
+  const creditAction = dearest?.creditAction ?? entry.costModel.creditAction;
+  const unitPrice = dearest ? dearest.price : prices.costOf(creditAction);
   if (unitPrice === undefined) throw new Error(`No price configured for ${creditAction} (enrichment ${entry.slug})`);
   return {
     ...request,

@@ -246,13 +246,23 @@ async function runWaterfallItems(
     watch.seenRunning();
     if (claimed.length === 0 && skipped === 0) break;
     if (skipped > 0) await refundSettledItemsNow(db, run.id);
+    const written = new Set<string>();
     const write = async (items: ClaimedItem[], outcomes: Array<ItemOutcome & Partial<WaterfallItemOutcome>>) => {
+      for (const item of items) written.add(item.id);
       if ((await flushBatch(db, run.id, target, items, outcomes)) > 0) await refundSettledItemsNow(db, run.id);
     };
-    if (await watch.stopped()) await write(claimed, claimed.map(() => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null })));
+    const cancelled = (items: ClaimedItem[]) => items.map((): ItemOutcome => ({ status: "skipped", skippedReason: "run_cancelled", provider: null, providerSubmissionId: null }));
+    if (await watch.stopped()) await write(claimed, cancelled(claimed));
     else if ("error" in configured) await write(claimed, claimed.map(() => ({ status: "failed", errorMessage: configured.error, errorDetails: null, provider: null, providerSubmissionId: null })));
-    // Stopped mid-step: the items asked in it stay running under the run's lease, for the next attempt or recovery.
-    else if (!(await runItemsThroughWaterfall(services, { runId: run.id, workspaceId: run.workspace_id, taskRunId: ctx.runId, field: input.field, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency, write))) return;
+    else if (!(await runItemsThroughWaterfall(services, { runId: run.id, workspaceId: run.workspace_id, taskRunId: ctx.runId, field: input.field, entry, input: run.input, steps: configured.steps, unitPrice: run.unit_price }, claimed, ctx.signal, input.concurrency, write))) {
+      // Stopped mid-step. The run cancelled: its items still open end skipped now, refunded. The
+      // process stopping instead: they stay running under the run's lease, for the next attempt or recovery.
+      if ((await runStatus(db, run.id)) !== "running") {
+        const open = claimed.filter((item) => !written.has(item.id));
+        if (open.length > 0) await write(open, cancelled(open));
+      }
+      return;
+    }
   }
 }
 
