@@ -27,12 +27,14 @@ export function acceptsGzip(header: string | undefined): boolean {
 export const compressResponses: MiddlewareHandler = async (c, next) => {
   await next();
   const res = c.res;
-  if (c.req.method === "HEAD" || !res.body || res.status === 204 || res.status === 206 || res.status === 304) return;
+  // Its status and headers only, until gzip is wanted: asking for the body makes the Node adapter
+  // turn its light response into a full web Response, the slow way out.
+  if (c.req.method === "HEAD" || res.status === 204 || res.status === 206 || res.status === 304) return;
   if (res.headers.has("content-encoding") || !COMPRESSIBLE_CONTENT_TYPE_REGEX.test(res.headers.get("content-type") ?? "")) return;
   if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(res.headers.get("cache-control") ?? "")) return;
   const vary = res.headers.get("vary");
   if (vary !== "*" && !/(?:^|,)\s*accept-encoding\s*(?:,|$)/i.test(vary ?? "")) res.headers.set("vary", vary ? `${vary}, Accept-Encoding` : "Accept-Encoding");
-  if (!acceptsGzip(c.req.header("accept-encoding"))) return;
+  if (!acceptsGzip(c.req.header("accept-encoding")) || !res.body) return;
   const length = res.headers.get("content-length");
   if (length !== null && Number(length) < THRESHOLD) return;
   let body: ReadableStream<Uint8Array> | ArrayBuffer = res.body;
