@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 // `npm run bench`: every benchmark in turn, each in its own process (as it would run alone), its
 // output passed through, then one table of the figures each reported with summary().
 
-const BENCHES = ["cell-path", "row-page", "mixed-load", "column-create", "ai-throughput", "engine-chain"];
+const BENCHES = ["cell-path", "row-page", "mixed-load", "embedded", "column-create", "ai-throughput", "engine-chain"];
 
 const rows: Array<[string, string, string]> = [];
 let failed = 0;
