@@ -213,6 +213,14 @@ describe("a work_email waterfall", () => {
     expect(await client.balance()).toBe(100 - match.cost);
   });
 
+  it("asks Hunter with everything the row has: domain and company, both names, the LinkedIn handle, and the key", async () => {
+    const person = { firstName: "Alan", lastName: "Turing", domain: "https://www.Bletchley.example/about", company: "Bletchley Labs", linkedinUrl: "https://www.linkedin.com/in/alan-turing/" };
+    const { cell } = await fillOne(["hunter"], person);
+    expect(cell).toMatchObject({ value: "alan@bletchley.example", status: "completed" });
+    expect(hunter.lookups()).toEqual([{ domain: "bletchley.example", company: "Bletchley Labs", first_name: "Alan", last_name: "Turing", linkedin_handle: "alan-turing" }]);
+    expect(hunter.http.requests[0]!.query.get("api_key")).toBe(HUNTER_KEY);
+  });
+
   it("a 429 with Retry-After is waited for and asked again", async () => {
     hunter.faults.push({ status: 429, headers: { "retry-after": "0.2" }, body: { errors: [{ id: "too_many_requests", code: 429, details: "slow down" }] } });
     const { client, cell } = await fillOne(["hunter"], PEOPLE[1]!, 100);

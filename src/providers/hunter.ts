@@ -68,9 +68,10 @@ export function hunterLookup(row: PersonData): { query: Record<string, string> }
   if (!handle && !(first && last && (domain || company))) {
     return { unfit: "Not enough to look this person up at Hunter: needs a first and last name with a company or domain, or a LinkedIn URL" };
   }
+  // Both where known: Hunter takes the domain first and the company name when the domain is unknown to it.
   const query: Record<string, string> = {};
   if (domain) query.domain = domain;
-  else if (company) query.company = company;
+  if (company) query.company = company;
   if (first && last) {
     query.first_name = first;
     query.last_name = last;
