@@ -33,7 +33,7 @@ const PROVIDER_ENV = {
   FULLENRICH_BACKOFF_MAX_MS: "20",
   HUNTER_API_KEY: HUNTER_KEY,
   HUNTER_BASE_URL: `${hunter.url}/v2`,
-  HUNTER_TIMEOUT_MS: "300",
+  HUNTER_TIMEOUT_MS: "1000",
   HUNTER_MAX_ATTEMPTS: "2",
 };
 
@@ -194,7 +194,7 @@ describe("a work_email waterfall", () => {
     ["Hunter answering 500 twice", "hunter", [{ status: 500 }, { status: 500 }], /^hunter answered 500: .*\(after 2 attempts\)$/],
     ["Hunter answering a malformed body", "hunter", [{ raw: "<html>oops</html>" }], /^malformed answer: the body is not JSON: "<html>oops<\/html>"$/],
     ["Hunter answering a body without data", "hunter", [{ raw: JSON.stringify({ meta: {} }) }], /^malformed answer: data: /],
-    ["Hunter not answering in time, twice", "hunter", [{ hang: true }, { hang: true }], /^hunter did not answer within 300 ms \(after 2 attempts\)$/],
+    ["Hunter not answering in time, twice", "hunter", [{ hang: true }, { hang: true }], /^hunter did not answer within 1000 ms \(after 2 attempts\)$/],
     ["FullEnrich answering 500 twice on submit", "fullenrich", [{ on: "submit", status: 500 }, { on: "submit", status: 500 }], /^fullenrich answered 500.*\(after 2 attempts\)$/],
     ["FullEnrich answering without an enrichment_id", "fullenrich", [{ on: "submit", status: 200, body: { id: "x" } }], /^fullenrich answered with a bulk enrichment answer without an enrichment_id$/],
     ["FullEnrich answering 402 out of credits", "fullenrich", [{ on: "submit", status: 402, body: { code: "error.credits.insufficient", message: "Not enough credits" } }], /^fullenrich answered 402/],
