@@ -3,13 +3,23 @@ import { spawn } from "node:child_process";
 // `npm run bench`: every benchmark in turn, each in its own process (as it would run alone), its
 // output passed through, then one table of the figures each reported with summary().
 
-const BENCHES = ["cell-path", "row-page", "mixed-load", "embedded", "column-create", "ai-throughput", "engine-chain"];
+// Column creation at each size of BENCH_COLUMN_SIZES, to show how it grows with the list.
+const COLUMN_SIZES = (process.env.BENCH_COLUMN_SIZES ?? "10000,100000,300000").split(",").map((size) => size.trim()).filter(Boolean);
+const BENCHES: Array<{ bench: string; env?: Record<string, string> }> = [
+  { bench: "cell-path" },
+  { bench: "row-page" },
+  { bench: "mixed-load" },
+  { bench: "embedded" },
+  ...COLUMN_SIZES.map((rows) => ({ bench: "column-create", env: { BENCH_ROWS: rows } })),
+  { bench: "ai-throughput" },
+  { bench: "engine-chain" },
+];
 
 const rows: Array<[string, string, string]> = [];
 let failed = 0;
-for (const bench of BENCHES) {
+for (const { bench, env } of BENCHES) {
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", `bench/${bench}.ts`], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", `bench/${bench}.ts`], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
     let pending = "";
     child.stdout.on("data", (chunk: Buffer) => {
       pending += chunk.toString();
