@@ -447,7 +447,7 @@ describe("a waterfall enrichment run", () => {
     expect(started.status).toBe(202);
     await settle();
     const run = await client.get(`/api/enrichment/${started.body.runId}`);
-    expect(run.body.run).toMatchObject({ status: "completed", error: null });
+    expect(run.body.run).toMatchObject({ status: "completed", error: null, config: { providers: ["fullenrich", "hunter"] } });
     const items = await itemsByLastName(client, started.body.runId);
     expect(items.Lovelace).toMatchObject({
       status: "completed",

@@ -22,6 +22,7 @@ export function runView(run: RunRow, counts: ItemCounts) {
     enrichment: { id: run.enrichmentSlug, slug: run.enrichmentSlug, version: run.enrichmentVersion },
     scope: { type: run.scopeType, listId: run.listId, requested: run.requested, resolvedCount: run.resolvedCount, counts },
     output: { target: run.outputTarget, attributeKey: run.attributeKey, writePolicy: run.writePolicy },
+    ...(run.providers ? { config: { providers: run.providers } } : {}),
     cost: { creditAction: run.creditAction, preview: run.costPreview, actual: run.costActual },
     trigger: { triggerRunId: run.triggerRunId },
     error: run.error,

@@ -107,6 +107,10 @@ export const EnrichmentRun = z
         .openapi({ description: "Items by status, now." }),
     }),
     output: z.strictObject({ target: outputTarget, attributeKey: z.string(), writePolicy }),
+    config: z
+      .strictObject({ providers: z.array(z.string()) })
+      .optional()
+      .openapi({ description: "A waterfall run's `config.providers`, in the order they are tried. Absent on other runs." }),
     cost: z.strictObject({
       creditAction: z.string(),
       preview: count().openapi({ description: "The credits the run was priced at when it was created." }),
