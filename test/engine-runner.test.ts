@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it, type TestContext } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rowsOf, type Db } from "../src/db/client";
 import { uuidSet } from "../src/db/sql";
 import { createInProcessDispatcher, friendlyId, type InProcessDispatcher } from "../src/dispatch/in-process";
@@ -12,9 +12,10 @@ import { createLogger } from "../src/services";
 import { createTaskRegistry } from "../src/tasks/registry";
 import {
   apiClient,
-  childOutputs,
   forgetChildren,
   freePort,
+  killAndConfirm,
+  reportChildrenOnFailure,
   scratchDatabase,
   startRunner,
   startServer,
@@ -35,10 +36,6 @@ import { echoModel } from "./helpers/scripted-model";
 
 beforeEach(forgetChildren);
 afterEach(stopChildren);
-
-function reportChildrenOnFailure(context: TestContext) {
-  context.onTestFailed(() => console.error(`children's output:\n${childOutputs()}`));
-}
 
 const OPEN = ["pending", "processing"];
 
@@ -443,7 +440,7 @@ describe("SIGKILL of the server while A of A → B is mid-way", () => {
         return (t[a]!.completed ?? 0) > 0 && (t[a]!.pending ?? 0) + (t[a]!.processing ?? 0) > 0 && (t[b]!.processing ?? 0) + (t[b]!.completed ?? 0) > 0;
       };
       await waitUntil(midway, 20_000, async () => JSON.stringify(await tallies(scratch.db, [a, b])), 20);
-      expect(await first.kill("SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
+      await killAndConfirm(first);
       const atKill = await tallies(scratch.db, [a, b]);
       expect(atKill[a]!.completed ?? 0).toBeGreaterThan(0);
       expect(atKill[a]!.completed ?? 0).toBeLessThan(rows);

@@ -4,7 +4,7 @@ import { rowsOf } from "../src/db/client";
 import { runColumnTask } from "../src/domain/enrichment/run-column-task";
 import { runEnrichmentRun } from "../src/domain/enrichment-runs/task";
 import { friendlyId } from "../src/dispatch/in-process";
-import { defaultDirectory, startFakeFullEnrich, type FakeContact } from "./helpers/fake-fullenrich";
+import { defaultDirectory, startFakeFullEnrich } from "./helpers/fake-fullenrich";
 import { startFakeHunter, type HunterFault, type HunterFinding, type HunterQuery } from "./helpers/fake-hunter";
 import { until } from "./helpers/fullenrich-app";
 import { Client, useHarness } from "./helpers/harness";

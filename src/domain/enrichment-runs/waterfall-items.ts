@@ -3,11 +3,10 @@ import type { Queryable } from "../../db/client";
 import type { CellAttempt } from "../../db/schema";
 import { jsonParam } from "../../db/sql";
 import { providerColumn, type CatalogEntry } from "../catalog";
-import { isBulkContactProvider, type ContactField } from "../../providers/bulk";
+import type { ContactField } from "../../providers/bulk";
 import type { PersonData } from "../../providers/types";
 import type { Services } from "../../services";
-import { askProvider, attemptOf, endWithoutMatch, notRunAfter } from "../waterfall/ask";
-import { askBulkProvider } from "../waterfall/bulk-step";
+import { askStep, attemptOf, endWithoutMatch, notRunAfter } from "../waterfall/ask";
 import type { WaterfallStep } from "../waterfall/steps";
 import { outcomeOf, rowDataOf, type ItemOutcome, type LeadJson } from "./provider-call";
 
@@ -58,16 +57,13 @@ export async function runItemsThroughWaterfall<Item extends WaterfallItem>(
       if (unfit) tries.get(item.id)!.push({ provider: step.id, outcome: "skipped", cost: 0, durationMs: 0, reason: unfit });
       else asked.push({ key: item.id, row });
     }
-    const answers = isBulkContactProvider(step.provider)
-      ? await askBulkProvider(
-          services,
-          step.provider,
-          { workspaceId: run.workspaceId, columnId: null, enrichmentRunId: run.runId, taskRunId: run.taskRunId, label: `${entry.slug} run ${run.runId}` },
-          run.field,
-          asked.map(({ key, row }) => ({ key, token: key, rowId: row.rowId, row: row as PersonData })),
-          signal,
-        )
-      : await askProvider(step.provider, column, asked, signal, concurrency);
+    const answers = await askStep(
+      services,
+      step.provider,
+      { column, field: run.field, owner: { workspaceId: run.workspaceId, columnId: null, enrichmentRunId: run.runId, taskRunId: run.taskRunId, label: `${entry.slug} run ${run.runId}` }, concurrency },
+      asked.map(({ key, row }) => ({ key, token: key, rowId: row.rowId, row: row as PersonData })),
+      signal,
+    );
     // Stopped mid-step: nothing of it is stored; the items are asked this provider again.
     if (!answers) return false;
     const ended = new Map<string, WaterfallItemOutcome>();

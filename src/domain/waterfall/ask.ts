@@ -1,5 +1,8 @@
 import type { CellAttempt } from "../../db/schema";
-import type { CellProvider, ProviderColumn, ProviderResult, RowData } from "../../providers/types";
+import { isBulkContactProvider, type ContactField } from "../../providers/bulk";
+import type { CellProvider, ProviderColumn, ProviderResult } from "../../providers/types";
+import type { Services } from "../../services";
+import { askBulkProvider, type StepEntry, type StepOwner } from "./bulk-step";
 import type { WaterfallStep } from "./steps";
 
 // Asking one provider of a waterfall for many rows, and what its answers record as tries: shared by
@@ -8,56 +11,36 @@ import type { WaterfallStep } from "./steps";
 export type Answer = ProviderResult & { durationMs: number };
 
 /**
- * The provider's answer for each asked row (by its key), with the time it took: in its batches where it takes
- * them (FullEnrich), one request per row otherwise, `concurrency` at a time (the adapter's client
- * keeps its own limit). Null when the run was cancelled meanwhile.
+ * One step's answers, by row key, each with the time it took. A bulk provider (FullEnrich) gets the
+ * rows in recorded submissions (src/domain/waterfall/bulk-step.ts); any other is asked one row at a
+ * time, `concurrency` at once (its client keeps its own limit). Null when the run was stopped meanwhile.
  */
-export async function askProvider(
+export async function askStep(
+  services: Services,
   provider: CellProvider,
-  column: ProviderColumn,
-  asked: ReadonlyArray<{ key: string; row: RowData }>,
+  step: { column: ProviderColumn; field: ContactField; owner: StepOwner; concurrency: number },
+  entries: readonly StepEntry[],
   signal: AbortSignal,
-  concurrency: number,
 ): Promise<Map<string, Answer> | null> {
+  if (isBulkContactProvider(provider)) return askBulkProvider(services, provider, step.owner, step.field, entries, signal);
   const answers = new Map<string, Answer>();
-  const failure = (error: unknown): ProviderResult => ({ outcome: "error", error: error instanceof Error ? error.message : String(error), retryable: false, metadata: { provider: provider.name } });
-  try {
-    if (provider.enrichMany) {
-      const batch = (provider as { bulk?: { maxBatch?: number } }).bulk?.maxBatch ?? 100;
-      const chunks: Array<typeof asked> = [];
-      for (let start = 0; start < asked.length; start += batch) chunks.push(asked.slice(start, start + batch));
-      await Promise.all(
-        chunks.map(async (chunk) => {
-          const started = performance.now();
-          let results: ProviderResult[];
-          try {
-            results = await provider.enrichMany!({ column, rows: chunk.map((entry) => entry.row), signal });
-          } catch (error) {
-            if (signal.aborted) throw error;
-            results = chunk.map(() => failure(error));
-          }
-          const durationMs = Math.round(performance.now() - started);
-          chunk.forEach((entry, i) => answers.set(entry.key, { ...(results[i] ?? failure("no answer for this row")), durationMs }));
-        }),
-      );
-    } else {
-      let next = 0;
-      const worker = async () => {
-        while (next < asked.length) {
-          const entry = asked[next++]!;
-          const started = performance.now();
-          let result: ProviderResult;
-          try {
-            result = await provider.enrich({ column, row: entry.row, signal });
-          } catch (error) {
-            if (signal.aborted) throw error;
-            result = failure(error);
-          }
-          answers.set(entry.key, { ...result, durationMs: Math.round(performance.now() - started) });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, asked.length)) }, worker));
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const entry = entries[next++]!;
+      const started = performance.now();
+      let result: ProviderResult;
+      try {
+        result = await provider.enrich({ column: step.column, row: entry.row, signal });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        result = { outcome: "error", error: error instanceof Error ? error.message : String(error), retryable: false, metadata: { provider: provider.name } };
+      }
+      answers.set(entry.key, { ...result, durationMs: Math.round(performance.now() - started) });
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(step.concurrency, entries.length)) }, worker));
   } catch (error) {
     if (signal.aborted) return null;
     throw error;

@@ -58,6 +58,10 @@ export async function askBulkProvider(
     }
   };
 
+  /** A submission that ended failed: each of its rows gets its error (the interruption when none was recorded). */
+  const failedWith = (submission: Stored, since: number) =>
+    failAll(submission, { outcome: "error", error: submission.error ?? WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, since);
+
   // What an earlier attempt of this step recorded for these rows.
   const earlier = await stepSubmissions(db, owner, provider.name, field, [...byToken.keys()]);
   const held = new Set(earlier.flatMap((submission) => submission.cells.map((cell) => cell.runToken)));
@@ -65,9 +69,9 @@ export async function askBulkProvider(
   for (const submission of earlier) {
     if (submission.status === "submitting") {
       await endSubmission(db, submission.id, "failed", WATERFALL_SUBMISSION_INTERRUPTED);
-      failAll(submission, { outcome: "error", error: WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, performance.now());
+      failedWith({ ...submission, error: WATERFALL_SUBMISSION_INTERRUPTED }, performance.now());
     } else if (submission.status === "failed") {
-      failAll(submission, { outcome: "error", error: submission.error ?? WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, performance.now());
+      failedWith(submission, performance.now());
     } else {
       started.set(submission.id, performance.now());
       waiting.push(submission);
@@ -128,7 +132,7 @@ export async function askBulkProvider(
         readResult(provider, field, submission, byToken, answers, started.get(submission.id) ?? performance.now());
         if (submission.status === "received") await endSubmission(db, submission.id, "completed", null);
       } else if (submission.status === "failed") {
-        failAll(submission, { outcome: "error", error: submission.error ?? WATERFALL_SUBMISSION_INTERRUPTED, retryable: false, metadata: { provider: provider.name } }, started.get(submission.id) ?? performance.now());
+        failedWith(submission, started.get(submission.id) ?? performance.now());
       } else {
         still.push(submission);
       }

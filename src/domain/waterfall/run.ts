@@ -4,9 +4,7 @@ import type { CellAttempt, CellAttempts } from "../../db/schema";
 import { jsonParam, uuidSet } from "../../db/sql";
 import type { TaskContext } from "../../dispatch/types";
 import type { ContactField } from "../../providers/bulk";
-import { isBulkContactProvider } from "../../providers/bulk";
 import type { PersonData, ProviderResult } from "../../providers/types";
-import { askBulkProvider } from "./bulk-step";
 import type { Services } from "../../services";
 import { BUDGET_EXCEEDED, INSUFFICIENT_CREDITS, type CellResult, type ClaimedCell, type Refunds, type TaskColumn } from "../cell-store";
 import { SUBJECT_TABLES } from "../cell-store/tables";
@@ -16,7 +14,7 @@ import { conditionHolds, conditionNotMetResult } from "../engine/conditions";
 import { committedOf, startReleased, writeResultsAdvancing } from "../engine/work";
 import { watchColumn } from "../enrichment/column-watch";
 import type { ColumnTaskSummary } from "../enrichment/run-column-task";
-import { askProvider, attemptOf, endWithoutMatch, notRunAfter, type Answer } from "./ask";
+import { askStep, attemptOf, endWithoutMatch, notRunAfter, type Answer } from "./ask";
 import { valueMisfit } from "../../providers/value-schema";
 import type { WaterfallStep } from "./steps";
 
@@ -92,16 +90,13 @@ export async function runWaterfall(
       else if (unfit) entry.attempts.push({ provider: step.id, outcome: "skipped", cost: 0, durationMs: 0, reason: unfit });
       else asked.push(entry);
     }
-    const answers = isBulkContactProvider(step.provider)
-      ? await askBulkProvider(
-          services,
-          step.provider,
-          { workspaceId: column.workspaceId, columnId: column.id, enrichmentRunId: null, taskRunId: ctx.runId, label: column.name },
-          run.field,
-          asked.map((entry) => ({ key: entry.cell.cellId, token: entry.cell.runToken, rowId: entry.cell.row.rowId, row: entry.cell.row as PersonData })),
-          ctx.signal,
-        )
-      : await askProvider(step.provider, column, asked.map((entry) => ({ key: entry.cell.cellId, row: entry.cell.row })), ctx.signal, settings.concurrency);
+    const answers = await askStep(
+      services,
+      step.provider,
+      { column, field: run.field, owner: { workspaceId: column.workspaceId, columnId: column.id, enrichmentRunId: null, taskRunId: ctx.runId, label: column.name }, concurrency: settings.concurrency },
+      asked.map((entry) => ({ key: entry.cell.cellId, token: entry.cell.runToken, rowId: entry.cell.row.rowId, row: entry.cell.row as PersonData })),
+      ctx.signal,
+    );
     // Cancelled mid-step: nothing of it is stored, so a retry asks this provider again for these rows.
     if (!answers) return;
     const outcomes: StepOutcome[] = due.map((entry) => ({ open: entry, answer: fittingOrError(column, answers.get(entry.cell.cellId) ?? null) }));
