@@ -217,7 +217,7 @@ describe("a list's enrichmentStatus", () => {
   it("is running on GET /api/lists and GET /api/lists/{id} while cells are pending, idle once they are done", async () => {
     useMode("park");
     const client = await h.seedWorkspace({ credits: 100 });
-    const quiet = await newList(client, "Quiet");
+    await newList(client, "Quiet");
     const busy = await newList(client, "Busy");
     await addPeople(h.db, client.workspaceId, busy, ["Ada Lovelace", "Alan Turing"]);
     await addCompanies(h.db, client.workspaceId, busy, ["Acme"]);

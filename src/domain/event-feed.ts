@@ -57,7 +57,7 @@ class Subscriber implements Subscription {
   constructor(
     public cursor: EventPosition,
     catchingUp: boolean,
-    private readonly settings: EventStreamSettings,
+    settings: EventStreamSettings,
     /** Resolves once nothing the feed does for this stream is still reading the database. */
     private readonly onClose: (subscriber: Subscriber) => Promise<void>,
   ) {
