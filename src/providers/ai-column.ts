@@ -1,9 +1,9 @@
 import { columnKey, fieldKey, PLACEHOLDER, PLACEHOLDER_FIELDS, referenceText } from "../domain/engine/placeholders";
 import type { AiAnswer, AiClient } from "./ai";
-import { malformed, personName } from "./common";
+import { misfitFailure, personName } from "./common";
 import { failedOutcome } from "./http";
 import type { CellProvider, CellRequest, ProviderColumn, ProviderResult, RowData } from "./types";
-import { valueMisfit, valueSchemaOf } from "./value-schema";
+import { valueSchemaOf } from "./value-schema";
 
 // The `ai` provider: AI prompt columns (sheet-ai-enrich) and `custom_ai` enrichment runs. It renders
 // the column's prompt with the row's data, asks the model for a value of the column's type (with live
@@ -99,11 +99,8 @@ function answerResult(column: ProviderColumn, answer: AiAnswer): ProviderResult 
   if (answer.value === null || answer.value === undefined) {
     return { outcome: "no_match", reason: answer.reasoning || "The model found no answer", metadata: answer.metadata };
   }
-  const misfit = valueMisfit(column.schema, answer.value);
-  if (misfit) {
-    const type = column.schema?.type ?? "text";
-    return failedOutcome(malformed(`the value does not fit the column's type ${type} (${misfit})`), answer.metadata);
-  }
+  const misfit = misfitFailure(column.schema, answer.value, answer.metadata);
+  if (misfit) return misfit;
   return {
     outcome: "value",
     value: answer.value,

@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { splitName } from "../domain/normalize";
-import { ProviderRequestError, type HttpResponse } from "./http";
+import type { ColumnSchema } from "../db/schema";
+import { failedOutcome, ProviderRequestError, type HttpResponse } from "./http";
+import type { ProviderMetadata, ProviderResult } from "./types";
+import { valueMisfit } from "./value-schema";
 import type { PersonData } from "./types";
 
 // Small pieces every adapter needs alike: reading its settings, and saying an answer was malformed.
@@ -60,4 +63,10 @@ export function readBody<T>(response: HttpResponse, schema: z.ZodType<T>): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw malformed(describeIssues(parsed.error.issues));
   return parsed.data;
+}
+
+/** A value that does not fit the column's schema as the malformed answer it is (never kept); null when it fits. */
+export function misfitFailure(schema: ColumnSchema | null, value: unknown, metadata: ProviderMetadata): ProviderResult | null {
+  const misfit = valueMisfit(schema, value);
+  return misfit ? failedOutcome(malformed(`the value does not fit the column's type ${schema?.type ?? "text"} (${misfit})`), metadata) : null;
 }

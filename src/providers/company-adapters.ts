@@ -6,7 +6,7 @@ import type { AiAnswer, AiClient } from "./ai";
 import { rowInput } from "./ai-column";
 import { createHttpClient, failedOutcome, type HttpClient, type HttpClientOptions, type HttpResponse } from "./http";
 import type { ProviderEnv } from "./index";
-import { blankAsUnset, malformed, parseProviderEnv, personName, readBody } from "./common";
+import { blankAsUnset, malformed, misfitFailure, parseProviderEnv, personName, readBody } from "./common";
 import { createSiteCrawler, crawlText, DEFAULT_USER_AGENT, entryUrlsOf, type Crawl, type CrawledPage, type SiteCrawler, type SiteCrawlSettings } from "./crawl";
 import type { CellProvider, CellRequest, ProviderColumn, ProviderMetadata, ProviderResult, RowData } from "./types";
 import { valueMisfit, valueSchemaOf } from "./value-schema";
@@ -175,8 +175,8 @@ function upstreamClient(provider: string, config: UpstreamConfig, headers: Recor
 function aiResult(answer: AiAnswer, schema: ColumnSchema, metadata: ProviderMetadata, extra: { reasoning?: (reasoning: string) => string; sources?: string[] } = {}): ProviderResult {
   const meta = { ...metadata, model: answer.metadata.model };
   if (answer.value === null || answer.value === undefined) return noMatch(answer.reasoning || "Nothing found", meta);
-  const misfit = valueMisfit(schema, answer.value);
-  if (misfit) return failedOutcome(malformed(`the value does not fit the column's type ${schema.type} (${misfit})`), meta);
+  const misfit = misfitFailure(schema, answer.value, meta);
+  if (misfit) return misfit;
   const sources = [...new Set([...(extra.sources ?? []), ...answer.sources])];
   return {
     outcome: "value",

@@ -15,7 +15,7 @@ import { committedOf, startReleased, writeResultsAdvancing } from "../engine/wor
 import { watchColumn } from "../enrichment/column-watch";
 import type { ColumnTaskSummary } from "../enrichment/run-column-task";
 import { askStep, attemptOf, endWithoutMatch, notRunAfter, type Answer } from "./ask";
-import { valueMisfit } from "../../providers/value-schema";
+import { misfitFailure } from "../../providers/common";
 import type { WaterfallStep } from "./steps";
 
 // A contact column with a waterfall (`config.providers`): for each row the providers are tried in
@@ -114,9 +114,8 @@ export async function runWaterfall(
  */
 function fittingOrError(column: TaskColumn, answer: Answer | null): Answer | null {
   if (answer?.outcome !== "value") return answer;
-  const misfit = valueMisfit(column.schema, answer.value);
-  if (!misfit) return answer;
-  return { outcome: "error", error: `malformed answer: the value does not fit the column's type ${column.schema?.type ?? "text"} (${misfit})`, retryable: false, metadata: answer.metadata, durationMs: answer.durationMs };
+  const misfit = misfitFailure(column.schema, answer.value, answer.metadata);
+  return misfit ? { ...misfit, durationMs: answer.durationMs } : answer;
 }
 
 /** Each cell's stored tries of its current enrichment (a try under an older token is not this one's). */
