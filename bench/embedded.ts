@@ -1,9 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fmt, httpClient, runLoad, scratchDatabase, summary } from "./support";
+import { fmt, httpClient, runLoad, scratchDatabase, startNodeServer, summary, type NodeServer } from "./support";
 
 // What a new user gets from `npm start` (the embedded database in a data folder) beside the same
 // server on Postgres: time from start to the first answer (a fresh data folder, then an existing
@@ -13,34 +11,18 @@ import { fmt, httpClient, runLoad, scratchDatabase, summary } from "./support";
 const CONCURRENCY = 16;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
-type Started = { child: ChildProcess; url: string; apiKey: string | null; firstAnswerMs: number };
+type Started = NodeServer & { apiKey: string | null; firstAnswerMs: number };
 
+/** The server with `env`, and how long it took from its start to its first answer (/healthz 200). */
 async function start(env: Record<string, string>): Promise<Started> {
   const began = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/node.ts"], {
-    env: { ...process.env, PORT: "0", LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  const { url, apiKey } = await new Promise<{ url: string; apiKey: string | null }>((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-      if (url && /^Reference: /m.test(out)) resolve({ url, apiKey: /(pk_live_[A-Za-z0-9_-]+)/.exec(out)?.[1] ?? null });
-    });
-    child.once("exit", (code) => reject(new Error(`server exited (${code}):\n${out}`)));
-  });
+  const server = await startNodeServer(env);
   for (;;) {
-    const res = await fetch(`${url}/healthz`).catch(() => null);
+    const res = await fetch(`${server.url}/healthz`).catch(() => null);
     if (res?.status === 200) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { child, url, apiKey, firstAnswerMs: performance.now() - began };
-}
-
-async function stopServer(child: ChildProcess) {
-  child.kill("SIGTERM");
-  if (child.exitCode === null) await once(child, "exit");
+  return { ...server, firstAnswerMs: performance.now() - began };
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
@@ -66,18 +48,18 @@ const scratch = await scratchDatabase(`lead_bench_embedded_${process.pid}`);
 try {
   const fresh = await start({ DATA_DIR: dataDir });
   const apiKey = fresh.apiKey!;
-  await stopServer(fresh.child);
+  await fresh.stop();
   const embedded = await start({ DATA_DIR: dataDir });
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const embeddedIdleMb = rssMb(embedded.child.pid!);
+  const embeddedIdleMb = rssMb(embedded.pid);
   const embeddedWrites = await cellWrites(embedded, apiKey);
-  await stopServer(embedded.child);
+  await embedded.stop();
 
   const postgresServer = await start({ DATABASE_URL: scratch.url });
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const postgresIdleMb = rssMb(postgresServer.child.pid!);
+  const postgresIdleMb = rssMb(postgresServer.pid);
   const postgresWrites = await cellWrites(postgresServer, postgresServer.apiKey!);
-  await stopServer(postgresServer.child);
+  await postgresServer.stop();
 
   console.log(`embedded database (npm start's default) beside Postgres, ${CONCURRENCY} connections, ${SECONDS}s of cell writes each`);
   console.log(`  first answer: embedded ${fmt(fresh.firstAnswerMs, 0)} ms on a fresh data folder, ${fmt(embedded.firstAnswerMs, 0)} ms on an existing one; Postgres ${fmt(postgresServer.firstAnswerMs, 0)} ms`);

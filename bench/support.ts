@@ -32,21 +32,27 @@ export async function scratchDatabase(name: string): Promise<{ url: string; db: 
   };
 }
 
-/** Starts `npm start`'s entry in a child process; resolves with its URL and the demo key it prints. */
-export async function startNodeServer(databaseUrl: string): Promise<{ url: string; apiKey: string; stop: () => Promise<void> }> {
+export type NodeServer = { url: string; pid: number; stop: () => Promise<void> };
+
+/**
+ * Starts `npm start`'s entry in a child process with `env` (a database: DATABASE_URL, or DATA_DIR for
+ * the embedded one); resolves once its whole banner is out, with the demo key it printed on a new
+ * database (null on an existing one).
+ */
+export async function startNodeServer(env: Record<string, string>): Promise<NodeServer & { apiKey: string | null }> {
   // BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof") is passed to the server's Node, for profiling it.
   const extraArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const child: ChildProcess = spawn(process.execPath, [...extraArgs, "--import", "tsx", "src/node.ts"], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: "0", LOG_LEVEL: "warn" },
+    env: { ...process.env, PORT: "0", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let output = "";
-  const ready = new Promise<{ url: string; apiKey: string }>((resolve, reject) => {
+  const ready = new Promise<{ url: string; apiKey: string | null }>((resolve, reject) => {
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString();
       const url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
-      const apiKey = /(pk_live_[A-Za-z0-9_-]+)/.exec(output)?.[1];
-      if (url && apiKey) resolve({ url, apiKey });
+      // The banner's last line names the reference, after the key (or the note that there is none).
+      if (url && /^Reference: /m.test(output)) resolve({ url, apiKey: /(pk_live_[A-Za-z0-9_-]+)/.exec(output)?.[1] ?? null });
     });
     child.once("exit", (code) => reject(new Error(`server exited (${code}) before it was ready:\n${output}`)));
   });
@@ -54,9 +60,10 @@ export async function startNodeServer(databaseUrl: string): Promise<{ url: strin
   return {
     url,
     apiKey,
+    pid: child.pid!,
     stop: async () => {
       child.kill("SIGTERM");
-      await once(child, "exit");
+      if (child.exitCode === null) await once(child, "exit");
     },
   };
 }
@@ -145,7 +152,8 @@ export async function seedPeople(db: Db, workspaceId: string, listId: string, co
  */
 export async function serverWithList(name: string) {
   const scratch = await scratchDatabase(`lead_bench_${name}_${process.pid}`);
-  const server = await startNodeServer(scratch.url);
+  const started = await startNodeServer({ DATABASE_URL: scratch.url });
+  const server = { ...started, apiKey: started.apiKey! };
   const [account] = await scratch.db.select({ workspaceId: accounts.workspaceId }).from(accounts).limit(1);
   const workspaceId = account!.workspaceId;
   const list = await createList(scratch.db, workspaceId, { name: "bench" });
